@@ -1,0 +1,54 @@
+# hunyuan-trtllm: the front door. `make` (or `make help`) lists every target.
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/hunyuan-trt
+PROFILE ?= cpu-tiny
+MODEL_DIR ?=
+WORKSPACE ?= workspace/$(PROFILE)
+URL ?= http://127.0.0.1:8080
+API_KEY ?=
+
+##@ General
+help: ## List every target
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target> [PROFILE=name] [MODEL_DIR=dir]\n"} \
+	/^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
+	/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed ## Create .venv and install the package with dev tools (pinned by constraints.txt)
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[serve,dev]'
+	touch $@
+
+##@ Quality
+lint: setup ## Ruff on the code
+	$(VENV)/bin/ruff check pipeline tests
+
+test: setup lint ## Lint and the whole test suite (what CI runs)
+	$(PY) -m pytest -q tests
+
+##@ Pipeline
+plan: setup ## Memory plan for PROFILE
+	$(CLI) plan --profile $(PROFILE)
+
+build-engine: setup ## Plan, then build the serve bundle for PROFILE (MODEL_DIR=HF checkpoint)
+	$(CLI) plan --profile $(PROFILE)
+	@echo "build stage: not implemented yet" >&2; exit 1
+
+serve: setup ## Serve PROFILE's bundle (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter
+	@echo "serve stage: not implemented yet" >&2; exit 1
+
+smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...)
+	@echo "smoke stage: not implemented yet" >&2; exit 1
+
+demo: setup ## The whole pipeline on the embedded tiny model, behind the smg gateway
+	@echo "demo: not implemented yet" >&2; exit 1
+
+.PHONY: help setup lint test plan build-engine serve smoke demo

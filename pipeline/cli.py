@@ -1,0 +1,42 @@
+"""The `hunyuan-trt` command line: one subcommand per stage, loaded lazily so `--help` stays fast.
+
+Each stage lives in its own module under `pipeline.commands`; add a row to COMMANDS to register one.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from pipeline import __version__
+
+# subcommand name -> "module:attribute" of its click command
+COMMANDS = {
+    "inspect": "pipeline.commands.inspect:inspect_cmd",
+    "profiles": "pipeline.commands.profiles:profiles",
+    "plan": "pipeline.commands.plan:plan",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is used."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hunyuan-trt")
+def main():
+    """Hunyuan-A13B-Instruct from Hugging Face weights to a TensorRT-LLM service.
+
+    Stages: inspect -> plan -> convert -> verify -> build -> serve -> smoke -> bench.
+    """

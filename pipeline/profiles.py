@@ -1,0 +1,263 @@
+"""Hardware profiles: YAML files in engine_configs/, merged through `extends:`, validated by pydantic.
+
+A profile names the accelerator, the parallel layout, the runtime limits and the checkpoint flavour of one
+serving replica. Unknown keys are errors with a did-you-mean; cross-field rules carry their reasons.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from pipeline.errors import PipelineError, did_you_mean
+from pipeline.hardware import ACCELERATORS
+from pipeline.model import A13B_CONFIG, TINY_MODEL_DIR, ModelSpec, load_spec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
+
+# Built-in model configs a profile may name in `hf_config`; anything else is a path.
+MODEL_CONFIGS = {"a13b": A13B_CONFIG, "tiny": TINY_MODEL_DIR / "config.json"}
+
+Weights = Literal["bf16", "fp8", "int4-gptq"]
+KvCacheDtype = Literal["auto", "bf16", "fp8"]
+
+
+def profiles_dir() -> Path:
+    """engine_configs/ of this checkout, or $HUNYUAN_TRT_PROFILES_DIR (set in the container images)."""
+    return Path(os.environ.get("HUNYUAN_TRT_PROFILES_DIR", REPO_ROOT / "engine_configs"))
+
+
+class Profile(BaseModel):
+    """One serving replica on one node. Cross-field rules (checked in `_rules`):
+
+    - tp_size * pp_size == num_gpus: every GPU of the replica holds one rank;
+    - moe_tp_size * moe_ep_size == tp_size: TensorRT-LLM splits MoE over the same ranks as attention;
+    - weights or KV cache in fp8 need FP8 tensor cores (not A100);
+    - max_num_tokens >= max_batch_size: each scheduled sequence needs at least one token of budget;
+    - num_gpus <= GPUs per node of the accelerator: TensorRT-LLM's Hunyuan model is single-node;
+    - backend cpu <=> accelerator cpu: the CPU stand-in only runs on the embedded default;
+    - enable_attention_dp needs tp_size > 1;
+    - every CUDA-graph batch size <= max_batch_size.
+    Model-dependent rules (heads, experts, context) are in `check_against_model`.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    extends: str | None = Field(None, description="Profile this one builds on (resolved before validation)")
+    description: str = Field(description="What this profile models, one line")
+    accelerator: str = Field(description=f"One of: {', '.join(ACCELERATORS)}")
+    num_gpus: PositiveInt = Field(description="GPUs per replica (all on one node)")
+    backend: Literal["pytorch", "tensorrt", "cpu"] = "pytorch"
+    model_repo: str = Field(description="Hugging Face repo of the checkpoint the weights come from")
+    hf_config: str = Field("a13b", description="Built-in config name (a13b, tiny) or a config.json path")
+    weights: Weights = Field(description="Checkpoint flavour: bf16, fp8 (AngelSlim FP8-static) or int4-gptq (W4A16)")
+    kv_cache_dtype: KvCacheDtype = "auto"
+    tp_size: PositiveInt = 1
+    pp_size: PositiveInt = 1
+    moe_tp_size: PositiveInt = 1
+    moe_ep_size: PositiveInt = 1
+    enable_attention_dp: bool = False
+    max_batch_size: PositiveInt = 128
+    max_num_tokens: PositiveInt = 16384
+    max_seq_len: PositiveInt = 32768
+    kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1)
+    enable_block_reuse: bool = True
+    enable_chunked_prefill: bool = True
+    cuda_graph_batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128])
+    moe_backend: Literal["CUTLASS", "TRTLLM", "DEEPGEMM", "TRITON", "WIDEEP", "CUTEDSL", "VANILLA"] = "CUTLASS"
+    served_model_name: str = "tencent/Hunyuan-A13B-Instruct"
+    replicas: PositiveInt = Field(2, description="Serving replicas behind the gateway (Kubernetes, compose)")
+    hardware_validated: bool = Field(False, description="True only once this exact combination ran on real hardware")
+    evidence: str = Field("", description="What suggests the combination works")
+
+    @model_validator(mode="after")
+    def _rules(self) -> Profile:
+        if self.accelerator not in ACCELERATORS:
+            raise ValueError(f"accelerator: unknown '{self.accelerator}'{did_you_mean(self.accelerator, ACCELERATORS)}; "
+                             f"expected one of {', '.join(ACCELERATORS)}")
+        accelerator = ACCELERATORS[self.accelerator]
+        rules = [
+            (self.tp_size * self.pp_size == self.num_gpus,
+             f"tp_size * pp_size must equal num_gpus (every GPU holds one rank); got tp_size={self.tp_size}, "
+             f"pp_size={self.pp_size}, num_gpus={self.num_gpus}"),
+            (self.moe_tp_size * self.moe_ep_size == self.tp_size,
+             f"moe_tp_size * moe_ep_size must equal tp_size (MoE is split over the attention ranks); got "
+             f"moe_tp_size={self.moe_tp_size}, moe_ep_size={self.moe_ep_size}, tp_size={self.tp_size}"),
+            (accelerator.has_fp8 or self.weights != "fp8",
+             f"weights=fp8 needs FP8 tensor cores, which {self.accelerator} lacks; use int4-gptq or bf16"),
+            (accelerator.has_fp8 or self.kv_cache_dtype != "fp8",
+             f"kv_cache_dtype=fp8 needs FP8 tensor cores, which {self.accelerator} lacks; use auto (bf16)"),
+            (self.max_num_tokens >= self.max_batch_size,
+             f"max_num_tokens ({self.max_num_tokens}) must be >= max_batch_size ({self.max_batch_size}): "
+             "each scheduled sequence needs at least one token of the step budget"),
+            (self.num_gpus <= accelerator.max_per_node,
+             f"num_gpus={self.num_gpus} exceeds {accelerator.max_per_node} GPUs per node; one replica must fit one "
+             "node (TensorRT-LLM's Hunyuan model is single-node): scale out with more replicas instead"),
+            ((self.backend == "cpu") == (self.accelerator == "cpu"),
+             f"backend={self.backend} does not match accelerator={self.accelerator}: backend cpu runs only on "
+             "accelerator cpu, and GPUs need backend pytorch or tensorrt"),
+            (self.tp_size > 1 or not self.enable_attention_dp,
+             "enable_attention_dp needs tp_size > 1 (attention runs data-parallel across the TP ranks)"),
+            (max(self.cuda_graph_batch_sizes, default=0) <= self.max_batch_size,
+             f"cuda_graph_batch_sizes {self.cuda_graph_batch_sizes} has entries above max_batch_size "
+             f"({self.max_batch_size}); graphs for larger batches are never used"),
+        ]
+        broken = [message for holds, message in rules if not holds]
+        if broken:
+            raise ValueError("; ".join(broken))
+        return self
+
+    @property
+    def gpu(self):
+        return ACCELERATORS[self.accelerator]
+
+    @property
+    def kv_dtype(self) -> str:
+        """KV dtype after resolving 'auto' (the activation dtype, bf16)."""
+        return "bf16" if self.kv_cache_dtype == "auto" else self.kv_cache_dtype
+
+    @property
+    def slug(self) -> str:
+        """A name derived from the fields: <backend>-<gpu>x<n>-<weights>-tp<N>-ep<M>."""
+        return (f"{self.backend}-{self.accelerator}x{self.num_gpus}-{self.weights}-kv{self.kv_dtype}"
+                f"-tp{self.tp_size}-ep{self.moe_ep_size}")
+
+    def model_config_path(self) -> Path:
+        builtin = MODEL_CONFIGS.get(self.hf_config)
+        return builtin if builtin else Path(self.hf_config)
+
+
+def check_against_model(profile: Profile, spec: ModelSpec) -> None:
+    """Rules that need the model's numbers:
+
+    - num_attention_heads divisible by tp_size (each rank holds whole query heads);
+    - num_key_value_heads divisible by tp_size, or tp_size a multiple of it (kv heads are then duplicated);
+    - num_experts divisible by moe_ep_size (each EP rank owns a contiguous block of experts);
+    - expert width divisible by moe_tp_size, shared-expert width by tp_size;
+    - max_seq_len <= max_position_embeddings (TensorRT-LLM sizes its RoPE table from the config).
+    """
+    tp = profile.tp_size
+    rules = [
+        (spec.num_heads % tp == 0,
+         f"num_attention_heads={spec.num_heads} is not divisible by tp_size={tp}"),
+        (spec.num_kv_heads % tp == 0 or tp % spec.num_kv_heads == 0,
+         f"num_key_value_heads={spec.num_kv_heads} and tp_size={tp}: one must divide the other "
+         "(kv heads are split, or duplicated when tp exceeds them)"),
+        (spec.num_experts % profile.moe_ep_size == 0,
+         f"num_experts={spec.num_experts} is not divisible by moe_ep_size={profile.moe_ep_size} "
+         "(each EP rank owns a contiguous block of experts)"),
+        (all(width % profile.moe_tp_size == 0 for width in spec.expert_intermediate),
+         f"expert width {spec.expert_intermediate[0]} is not divisible by moe_tp_size={profile.moe_tp_size}"),
+        (spec.shared_intermediate % tp == 0,
+         f"shared-expert width {spec.shared_intermediate} is not divisible by tp_size={tp}"),
+        (spec.num_layers % profile.pp_size == 0,
+         f"num_hidden_layers={spec.num_layers} is not divisible by pp_size={profile.pp_size}"),
+        (profile.max_seq_len <= spec.max_position_embeddings,
+         f"max_seq_len={profile.max_seq_len} exceeds the model's max_position_embeddings="
+         f"{spec.max_position_embeddings}; lower max_seq_len or raise it in the served config.json"),
+    ]
+    broken = [message for holds, message in rules if not holds]
+    if broken:
+        raise PipelineError(f"profile does not fit the model: {'; '.join(broken)}")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: profile file not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PipelineError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: expected a mapping of profile keys, got {type(data).__name__}")
+    return data
+
+
+def profile_path(name_or_path: str) -> Path:
+    """A profile name from engine_configs/ or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not candidate.is_file():
+            raise PipelineError(f"{candidate}: profile file not found")
+        return candidate
+    path = profiles_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = profile_names()
+        raise PipelineError(f"unknown profile '{name_or_path}'{did_you_mean(name_or_path, names)}; "
+                            f"available: {', '.join(names)}")
+    return path
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def resolve_raw(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """Read a profile and everything it `extends`, later files winning."""
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.stem for p in (*chain, path))
+        raise PipelineError(f"{path}: 'extends' forms a cycle: {cycle}")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise PipelineError(f"{path}: 'extends' must be a profile name or path, got {parent!r}")
+    parent_path = path.parent / (parent if parent.endswith((".yaml", ".yml")) else f"{parent}.yaml")
+    if not parent_path.is_file():
+        raise PipelineError(f"{path}: extends '{parent}', but {parent_path} does not exist")
+    return _deep_merge(resolve_raw(parent_path, (*chain, path)), data)
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    """One line per pydantic error, with did-you-mean for unknown keys."""
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "profile"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'{did_you_mean(key, Profile.model_fields)}")
+        elif item["type"] == "missing":
+            lines.append(f"missing required key '{key}'")
+        elif item["type"].startswith("value_error") and not item["loc"]:
+            lines.append(item["msg"].removeprefix("Value error, "))
+        else:
+            lines.append(f"{key}: {item['msg']} (got {item.get('input')!r})")
+    return f"{source}: " + "; ".join(lines)
+
+
+def build_profile(raw: dict, source: str = "profile") -> Profile:
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as error:
+        raise PipelineError(_explain(error, source)) from None
+
+
+def load_profile(name_or_path: str, overrides: dict | None = None) -> tuple[Profile, ModelSpec]:
+    """Resolve, override (flags win over YAML), validate, and check the profile against its model."""
+    path = profile_path(name_or_path)
+    raw = _deep_merge(resolve_raw(path), {k: v for k, v in (overrides or {}).items() if v is not None})
+    profile = build_profile(raw, source=str(path))
+    spec = load_spec(profile.model_config_path())
+    check_against_model(profile, spec)
+    return profile, spec
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in profiles_dir().glob("*.yaml") if p.stem not in ABSTRACT_PROFILES)
+
+
+def json_schema() -> dict:
+    return Profile.model_json_schema()
