@@ -65,7 +65,8 @@ class ModelSpec:
 class ParamCount:
     embedding: int  # counted once when tied
     lm_head: int  # 0 when tied
-    attention: int  # q, k, v, o and the per-head q/k norms
+    attention: int  # q, k, v, o projections
+    qk_norms: int  # per-head query/key RMSNorm weights
     router: int
     shared_expert: int
     routed_experts: int
@@ -73,8 +74,8 @@ class ParamCount:
 
     @property
     def total(self) -> int:
-        return (self.embedding + self.lm_head + self.attention + self.router + self.shared_expert
-                + self.routed_experts + self.norms)
+        return (self.embedding + self.lm_head + self.attention + self.qk_norms + self.router
+                + self.shared_expert + self.routed_experts + self.norms)
 
 
 def _per_layer(config: dict, key: str, num_layers: int) -> tuple[int, ...]:
@@ -177,11 +178,12 @@ def count_params(spec: ModelSpec) -> ParamCount:
     """Exact parameter count, layer by layer (per-layer expert widths honoured)."""
     h, d = spec.hidden_size, spec.head_dim
     q_out, kv_out = spec.num_heads * d, spec.num_kv_heads * d
-    attention_per_layer = h * q_out + 2 * h * kv_out + q_out * h + 2 * d  # q, k, v, o + q/k norms
+    attention_per_layer = h * q_out + 2 * h * kv_out + q_out * h  # q, k, v, o
     return ParamCount(
         embedding=spec.vocab_size * h,
         lm_head=0 if spec.tie_word_embeddings else spec.vocab_size * h,
         attention=attention_per_layer * spec.num_layers,
+        qk_norms=2 * d * spec.num_layers,
         router=spec.num_experts * h * spec.num_layers,
         shared_expert=3 * h * spec.shared_intermediate * spec.num_layers,
         routed_experts=sum(3 * h * width * spec.num_experts for width in spec.expert_intermediate),
@@ -192,5 +194,5 @@ def count_params(spec: ModelSpec) -> ParamCount:
 def active_params(spec: ModelSpec) -> int:
     """Parameters touched per token: everything except the routed experts that were not chosen."""
     counts = count_params(spec)
-    chosen = sum(3 * spec.hidden_size * width * k for width, k in zip(spec.expert_intermediate, spec.top_k))
+    chosen = sum(3 * spec.hidden_size * width * k for width, k in zip(spec.expert_intermediate, spec.top_k, strict=True))
     return counts.total - counts.routed_experts + chosen

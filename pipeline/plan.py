@@ -79,7 +79,7 @@ def _weight_bytes_per_gpu(spec: ModelSpec, profile: Profile) -> tuple[float, flo
     shared = counts.shared_expert / attn_tp
     experts = counts.routed_experts / (profile.moe_tp_size * profile.moe_ep_size)
     quantized = (q_and_o + k_and_v + shared + experts) / pp * WEIGHT_BYTES[profile.weights]
-    high = ((counts.embedding + counts.lm_head + counts.norms) * HIGH_PRECISION_BYTES
+    high = ((counts.embedding + counts.lm_head + counts.norms + counts.qk_norms) * HIGH_PRECISION_BYTES
             + counts.router / pp * ROUTER_BYTES)
     return quantized, high
 

@@ -1,0 +1,5 @@
+"""`python -m pipeline` = `hunyuan-trt`."""
+
+from pipeline.cli import main
+
+main()

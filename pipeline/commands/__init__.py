@@ -1,0 +1,1 @@
+"""One click command per pipeline stage; registered in pipeline.cli.COMMANDS."""
