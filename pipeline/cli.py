@@ -16,6 +16,8 @@ COMMANDS = {
     "inspect": "pipeline.commands.inspect:inspect_cmd",
     "profiles": "pipeline.commands.profiles:profiles",
     "plan": "pipeline.commands.plan:plan",
+    "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
+    "bench": "pipeline.commands.bench:bench",
 }
 
 

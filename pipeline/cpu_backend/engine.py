@@ -1,0 +1,169 @@
+"""The model side of the CPU stand-in: load a Hugging Face Hunyuan checkpoint, render prompts, decode.
+
+`Engine.run` decodes one sequence token by token with a KV cache, in the calling (worker) thread, and
+reports text through a callback; it checks a cancel flag before every step so an abandoned request stops
+within one token. The text is the raw model output (`<think>`/`<answer>`/`<tool_calls>` included): parsing
+it is the adapter's job, exactly as with trtllm-serve.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from pipeline.cpu_backend.protocol import RequestError
+from pipeline.cpu_backend.sampling import Sampling, StopScan, apply_penalties, choose_token
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+KV_TOKENS_PER_BLOCK = 32  # the stand-in's KV accounting unit, reported as trtllm_kv_cache_tokens_per_block
+
+
+@dataclass
+class Job:
+    """One sequence to generate."""
+
+    prompt_ids: list[int]
+    max_new_tokens: int
+    sampling: Sampling
+    stops: list[str] = field(default_factory=list)
+    stop_token_ids: set[int] = field(default_factory=set)
+    min_tokens: int = 0
+    ignore_eos: bool = False
+    keep_stop: bool = False
+    skip_special_tokens: bool = True
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Finish:
+    reason: str  # stop | length | abort
+    stop_reason: str | int | None
+    completion_tokens: int
+
+
+class Engine:
+    """A causal LM with its tokenizer and the limits the server enforces."""
+
+    def __init__(self, model_dir: Path, max_seq_len: int):
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise PipelineError(f"{model_dir}/config.json: not found (expected a Hugging Face model directory)")
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if self.tokenizer.chat_template is None:
+            raise PipelineError(f"{model_dir}: the tokenizer has no chat template (chat_template.jinja)")
+        self.model = AutoModelForCausalLM.from_pretrained(
+            model_dir, dtype=torch.float32, experts_implementation="eager").eval()
+        context = int(getattr(self.model.config, "max_position_embeddings", max_seq_len))
+        self.max_seq_len = min(max_seq_len, context)
+        if self.max_seq_len < max_seq_len:
+            log.warning("max_seq_len lowered to %d because the model's max_position_embeddings is %d",
+                        self.max_seq_len, context)
+        self.gen_defaults = GenerationConfig.from_model_config(self.model.config)
+        if (model_dir / "generation_config.json").is_file():
+            self.gen_defaults = GenerationConfig.from_pretrained(model_dir)
+        self.eos_ids = _id_set(self.gen_defaults.eos_token_id) | _id_set(self.model.config.eos_token_id)
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters \
+            else "past_key_values"
+        self._lengths: dict[int, int] = {}  # live sequence lengths, for the KV-cache gauges
+        self._lock = threading.Lock()
+
+    # prompts ------------------------------------------------------------------------------------
+    def chat_prompt(self, messages: list[dict], tools: list | None, kwargs: dict,
+                    add_generation_prompt: bool) -> list[int]:
+        from jinja2 import TemplateError
+
+        try:
+            text = self.tokenizer.apply_chat_template(
+                messages, tools=tools, add_generation_prompt=add_generation_prompt, tokenize=False, **kwargs)
+        except TemplateError as exc:
+            raise RequestError(f"messages: the chat template rejected them: {exc}", param="messages") from None
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def text_prompt(self, prompt: str | list[int]) -> list[int]:
+        if isinstance(prompt, str):
+            return self.tokenizer.encode(prompt, add_special_tokens=False)
+        vocab = self.model.config.vocab_size
+        bad = [t for t in prompt if not 0 <= t < vocab]
+        if bad:
+            raise RequestError(f"prompt: token id {bad[0]} is outside the vocabulary [0, {vocab})", param="prompt")
+        return list(prompt)
+
+    def budget(self, prompt_len: int, requested: int | None) -> int:
+        """Tokens this sequence may generate: the request's max_tokens capped by the context window."""
+        room = self.max_seq_len - prompt_len
+        if room <= 0:
+            raise RequestError(f"the prompt has {prompt_len} tokens but max_seq_len is {self.max_seq_len}; "
+                               "shorten the prompt", param="messages")
+        return room if requested is None else min(requested, room)
+
+    # decoding -----------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def run(self, job: Job, emit: Callable[[str], None]) -> Finish:
+        """Decode `job`, calling `emit(text)` for each new piece of safe text; returns why it ended."""
+        gen, generated, cache = job.sampling.generator(), [], None
+        scan = StopScan(job.stops, keep=job.keep_stop)
+        inputs = torch.tensor([job.prompt_ids])
+        key = id(job)
+        try:
+            while len(generated) < job.max_new_tokens:
+                if job.cancel.is_set():
+                    return Finish("abort", None, len(generated))
+                out = self.model(input_ids=inputs, use_cache=True, **{self._cache_arg: cache})
+                cache = getattr(out, self._cache_arg)
+                logits = apply_penalties(out.logits[0, -1].float(), job.sampling, generated)
+                if len(generated) < job.min_tokens or job.ignore_eos:
+                    logits[list(self.eos_ids)] = float("-inf")
+                token = choose_token(logits, job.sampling, gen)
+                with self._lock:
+                    self._lengths[key] = len(job.prompt_ids) + len(generated) + 1
+                if token in self.eos_ids or token in job.stop_token_ids:
+                    emit(scan.flush(self._decode(generated, job)))
+                    return Finish("stop", None if token in self.eos_ids else token, len(generated) + 1)
+                generated.append(token)
+                piece, stop = scan.scan(self._decode(generated, job))
+                emit(piece)
+                if stop is not None:
+                    return Finish("stop", stop, len(generated))
+                inputs = torch.tensor([[token]])
+            emit(scan.flush(self._decode(generated, job)))
+            return Finish("length", None, len(generated))
+        finally:
+            with self._lock:
+                self._lengths.pop(key, None)
+
+    def _decode(self, ids: list[int], job: Job) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=job.skip_special_tokens)
+
+    def kv_blocks_used(self) -> int:
+        with self._lock:
+            return sum(-(-n // KV_TOKENS_PER_BLOCK) for n in self._lengths.values())
+
+    def default_sampling(self) -> Sampling:
+        """generation_config.json's sampling defaults (greedy unless it sets do_sample)."""
+        g = self.gen_defaults
+        if not g.do_sample:
+            return Sampling()
+        return Sampling(temperature=g.temperature or 1.0, top_p=g.top_p or 1.0, top_k=g.top_k or 0)
+
+
+def _id_set(value) -> set[int]:
+    if value is None:
+        return set()
+    return {value} if isinstance(value, int) else set(value)
+
+
+def describe(engine: Engine) -> str:
+    cfg = engine.model.config
+    return json.dumps({"layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "vocab": cfg.vocab_size,
+                       "max_seq_len": engine.max_seq_len})
