@@ -52,3 +52,26 @@ demo: setup ## The whole pipeline on the embedded tiny model, behind the smg gat
 	@echo "demo: not implemented yet" >&2; exit 1
 
 .PHONY: help setup lint test plan build-engine serve smoke demo
+
+##@ Benchmarks
+BENCH_VENV ?= .venv-bench
+AIPERF_VERSION ?= 0.13.0
+CONCURRENCY ?= 1,4,16
+BENCH_ARGS ?=
+
+bench-setup: ## Install NVIDIA's aiperf into its own virtualenv .venv-bench (~1.2 GB, ~2 min; never used by tests)
+	@test -x $(BENCH_VENV)/bin/aiperf || { $(PYTHON) -m venv $(BENCH_VENV) && \
+	  $(BENCH_VENV)/bin/pip install -q aiperf==$(AIPERF_VERSION); }
+	@$(BENCH_VENV)/bin/aiperf --version
+
+bench: setup bench-setup ## aiperf against URL for PROFILE: table, plots, summary.json in reports/bench/PROFILE
+	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf HUNYUAN_TRT_API_KEY="$(API_KEY)" \
+	  $(CLI) bench --url $(URL) --profile $(PROFILE) --concurrency $(CONCURRENCY) $(BENCH_ARGS)
+
+bench-overhead: setup bench-setup ## Same aiperf load direct, via adapter, via gateway+adapter (CPU stand-in)
+	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)
+
+drills: setup ## Fault drills (replica kill, converter crash, bad input, auth): table in reports/drills.md
+	$(CLI) drills --report reports/drills.md
+
+.PHONY: bench-setup bench bench-overhead drills

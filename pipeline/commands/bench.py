@@ -1,0 +1,115 @@
+"""`hunyuan-trt bench`: drive NVIDIA's aiperf against an OpenAI endpoint and write our report.
+
+One aiperf sweep per thinking mode (chat_template_kwargs enable_thinking false/true) over the concurrency
+levels; then a markdown table, PNG plots and summary.json with the profile's planner numbers and roofline.
+`--from-export DIR` re-renders a report from the aiperf exports kept in an earlier report directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+import requests
+
+from pipeline.bench.aiperf import THINKING_KWARGS, Workload, check_tokenizer, run_aiperf
+from pipeline.bench.report import summarize, write_report
+from pipeline.bench.results import load_cells
+from pipeline.errors import PipelineError
+from pipeline.model import TINY_MODEL_DIR
+from pipeline.profiles import load_profile
+
+DEFAULT_GOODPUT = "time_to_first_token:2000 inter_token_latency:200"  # CPU-scale SLOs; pass your own on GPUs
+
+
+def parse_ints(option: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise PipelineError(f"{option} '{text}': expected comma-separated integers, e.g. 1,4,16") from None
+    if not values or min(values) < 1:
+        raise PipelineError(f"{option} '{text}': every value must be >= 1")
+    return values
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    modes = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [mode for mode in modes if mode not in THINKING_KWARGS]
+    if not modes or unknown:
+        raise PipelineError(f"--thinking '{text}': expected a comma-separated subset of {', '.join(THINKING_KWARGS)}")
+    return modes
+
+
+def served_model(url: str, api_key: str | None) -> str:
+    """The first model id the endpoint lists under /v1/models."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = requests.get(f"{url.rstrip('/')}/v1/models", headers=headers, timeout=10)
+        return response.json()["data"][0]["id"]
+    except (requests.RequestException, ValueError, KeyError, IndexError, TypeError):
+        raise PipelineError(f"--url {url}: GET /v1/models did not list a model; is the server up, and is "
+                            "--api-key right? (or pass --model)") from None
+
+
+def default_tokenizer(profile_name: str) -> Path:
+    profile, _ = load_profile(profile_name)
+    if profile.hf_config == "tiny":
+        return TINY_MODEL_DIR
+    raise PipelineError(f"--tokenizer is required for profile '{profile_name}': pass the HF model directory")
+
+
+def run_modes(base: Workload, modes: tuple[str, ...], work_dir: Path) -> dict[str, Path]:
+    dirs = {}
+    for mode in modes:
+        click.echo(f"aiperf: thinking {mode}, concurrency {','.join(map(str, base.concurrency))} -> {base.url}")
+        work = Workload(**{**base.__dict__, "thinking": mode})
+        dirs[mode] = run_aiperf(work, work_dir / mode)
+    return dirs
+
+
+@click.command()
+@click.option("--url", envvar="HUNYUAN_TRT_URL", help="OpenAI-compatible base URL (gateway, adapter or server).")
+@click.option("--profile", "-p", default="cpu-tiny", show_default=True, envvar="HUNYUAN_TRT_PROFILE",
+              help="Profile the endpoint serves (planner numbers and roofline in the summary).")
+@click.option("--concurrency", default="1,4,16", show_default=True, help="Comma-separated concurrency levels.")
+@click.option("--isl", default=128, show_default=True, type=click.IntRange(min=1), help="Input tokens per request.")
+@click.option("--osl", default=64, show_default=True, type=click.IntRange(min=1), help="Output tokens per request.")
+@click.option("--goodput", default=DEFAULT_GOODPUT, show_default=True,
+              help="aiperf SLOs for goodput, 'metric:value ...' in ms (empty: none).")
+@click.option("--thinking", default="off,on", show_default=True, help="Thinking modes to measure: off, on.")
+@click.option("--requests-per-user", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Requests per concurrent user at each level.")
+@click.option("--model", default=None, help="Model name to request (default: the first id of /v1/models).")
+@click.option("--tokenizer", type=click.Path(path_type=Path), default=None,
+              help="HF model directory with the tokenizer (default: the embedded tiny model for cpu profiles).")
+@click.option("--trust-remote-code", is_flag=True, help="Let aiperf run the tokenizer's custom code (real A13B).")
+@click.option("--api-key", envvar="HUNYUAN_TRT_API_KEY", default=None, help="Bearer key (env HUNYUAN_TRT_API_KEY).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report directory (default: reports/bench/<profile>).")
+@click.option("--from-export", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Re-render from DIR/aiperf/<mode>/ of an earlier report instead of running aiperf.")
+def bench(url, profile, concurrency, isl, osl, goodput, thinking, requests_per_user, model, tokenizer,
+          trust_remote_code, api_key, out, from_export):
+    """Benchmark an endpoint with aiperf: TTFT, ITL, latency percentiles, throughput and goodput per concurrency."""
+    out = out or Path("reports/bench") / Path(profile).stem
+    load_profile(profile)  # fail on a bad profile before any load is sent
+    with tempfile.TemporaryDirectory(prefix=".bench-", dir=out.parent if out.parent.exists() else None) as tmp:
+        if from_export:
+            shutil.copytree(from_export / "aiperf", Path(tmp) / "aiperf")
+            dirs = {mode.name: mode for mode in sorted((Path(tmp) / "aiperf").iterdir()) if mode.is_dir()}
+        else:
+            if not url:
+                raise PipelineError("--url is required (or --from-export DIR)")
+            base = Workload(url=url.rstrip("/"), model=model or served_model(url, api_key),
+                            tokenizer=check_tokenizer(tokenizer or default_tokenizer(profile)),
+                            concurrency=parse_ints("--concurrency", concurrency), isl=isl, osl=osl,
+                            requests_per_user=requests_per_user, goodput=goodput, api_key=api_key,
+                            trust_remote_code=trust_remote_code)
+            dirs = run_modes(base, parse_modes(thinking), Path(tmp) / "aiperf")
+        summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_report(summary, out, {"aiperf": Path(tmp) / "aiperf"})
+    click.echo((out / "report.md").read_text())
+    click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
