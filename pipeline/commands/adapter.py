@@ -1,0 +1,33 @@
+"""`hunyuan-trt adapter`: the OpenAI front (reasoning + tool calls) for a running trtllm-serve."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.errors import PipelineError
+
+
+def run_adapter(upstream: str, host: str, port: int, served_model_name: str | None = None,
+                log_level: str = "warning") -> None:
+    import uvicorn
+
+    from pipeline.adapter.app import create_app
+
+    uvicorn.run(create_app(upstream, served_model_name), host=host, port=port, log_level=log_level,
+                access_log=False, timeout_keep_alive=75)
+
+
+@click.command()
+@click.option("--upstream", required=True, envvar="HUNYUAN_TRT_UPSTREAM",
+              help="Base URL of trtllm-serve (or the CPU stand-in), e.g. http://127.0.0.1:8001.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), required=True, help="Port to listen on.")
+@click.option("--served-model-name", default=None,
+              help="Model id to report in /v1/models and responses (trtllm-serve reports its model path).")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def adapter(upstream, host, port, served_model_name, log_level):
+    """Serve an OpenAI API that splits Hunyuan's <think>/<answer> text and parses <tool_calls>."""
+    if not upstream.startswith(("http://", "https://")):
+        raise PipelineError(f"--upstream: expected an http(s) URL; got {upstream!r}")
+    run_adapter(upstream, host, port, served_model_name, log_level)

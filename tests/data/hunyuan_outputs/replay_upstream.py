@@ -1,0 +1,145 @@
+"""A scripted stand-in for trtllm-serve that replays corpus.json in trtllm-serve's response shapes.
+
+Run: python replay_upstream.py --port N [--host 127.0.0.1] [--model /models/hunyuan]
+The last user message selects what to send:
+  "case:NAME [chunk:N]"  the corpus case's raw text as `content` (streamed in N-character pieces, default 3)
+  "error:STATUS"         an error in trtllm-serve's shape ({"object": "error", ...}) with that status
+  "hang"                 streams one piece, then waits until the client goes away (counted as cancelled)
+Debug endpoints: GET /debug/last_request (the last chat body), GET /debug/cancelled, POST /debug/exit?code=N.
+Used by the adapter, serve and smoke tests only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+CASES = {c["name"]: c for c in json.loads((Path(__file__).parent / "corpus.json").read_text())["cases"]}
+STATE = {"last_request": None, "cancelled": 0, "model": "/models/hunyuan"}
+
+
+def _selector(body: dict) -> dict:
+    text = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
+    words = dict(word.split(":", 1) for word in text.split() if ":" in word)
+    return {"case": words.get("case"), "chunk": int(words.get("chunk", 3)), "error": words.get("error"),
+            "hang": "hang" in text.split()}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"object": "error", "message": message, "type": "BadRequestError", "param": None,
+                         "code": status}, status)
+
+
+def _chunk(delta: dict, finish=None) -> str:
+    data = {"id": "chatcmpl-replay", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": STATE["model"], "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                                  "finish_reason": finish, "stop_reason": None}]}
+    return f"data: {json.dumps(data)}\n\n"
+
+
+async def _stream(raw: str, size: int, finish: str, usage: bool):
+    yield _chunk({"role": "assistant", "content": ""})
+    for start in range(0, len(raw), size):
+        yield _chunk({"content": raw[start:start + size]})
+    yield _chunk({"content": ""}, finish)
+    if usage:
+        data = {"id": "chatcmpl-replay", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": STATE["model"], "choices": [],
+                "usage": {"prompt_tokens": 5, "completion_tokens": len(raw), "total_tokens": 5 + len(raw)}}
+        yield f"data: {json.dumps(data)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+async def _hang():
+    finished = False
+    try:
+        yield _chunk({"role": "assistant", "content": "<think>\nwaiting"})
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            yield ": keep-alive\n\n"
+        finished = True
+    finally:
+        if not finished:
+            STATE["cancelled"] += 1
+
+
+async def chat(request):
+    body = await request.json()
+    STATE["last_request"] = body
+    pick = _selector(body)
+    if pick["error"]:
+        return _error(int(pick["error"]), f"scripted error {pick['error']}")
+    if pick["hang"]:
+        return StreamingResponse(_hang(), media_type="text/event-stream")
+    case = CASES.get(pick["case"])
+    if case is None:
+        return _error(400, f"unknown case {pick['case']!r}")
+    finish = "length" if case["expected"]["finish_reason"] == "length" else "stop"
+    if body.get("stream"):
+        usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return StreamingResponse(_stream(case["raw"], pick["chunk"], finish, usage), media_type="text/event-stream")
+    return JSONResponse({
+        "id": "chatcmpl-replay", "object": "chat.completion", "created": int(time.time()), "model": STATE["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": case["raw"], "reasoning_content": None,
+                                             "tool_calls": []}, "logprobs": None, "finish_reason": finish,
+                     "stop_reason": None}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": len(case["raw"]), "total_tokens": 5 + len(case["raw"])}})
+
+
+async def completions(request):
+    body = await request.json()
+    text = CASES["slow_basic"]["raw"]
+    if body.get("stream"):
+        async def pieces():
+            for start in range(0, len(text), 8):
+                data = {"id": "cmpl-replay", "object": "text_completion", "model": STATE["model"],
+                        "choices": [{"index": 0, "text": text[start:start + 8], "finish_reason": None}]}
+                yield f"data: {json.dumps(data)}\n\n"
+            yield "data: [DONE]\n\n"
+        return StreamingResponse(pieces(), media_type="text/event-stream")
+    return JSONResponse({"id": "cmpl-replay", "object": "text_completion", "model": STATE["model"],
+                         "choices": [{"index": 0, "text": text, "finish_reason": "stop"}]})
+
+
+async def models(request):
+    return JSONResponse({"object": "list", "data": [{"id": STATE["model"], "object": "model", "created": 0,
+                                                     "owned_by": "tensorrt_llm"}]})
+
+
+async def debug_exit(request):
+    os._exit(int(request.query_params.get("code", "3")))
+
+
+ROUTES = [
+    Route("/health", lambda request: Response(status_code=200)),
+    Route("/v1/models", models),
+    Route("/v1/chat/completions", chat, methods=["POST"]),
+    Route("/v1/completions", completions, methods=["POST"]),
+    Route("/prometheus/metrics", lambda request: PlainTextResponse("trtllm_num_requests_running 0\n")),
+    Route("/debug/last_request", lambda request: JSONResponse(STATE["last_request"])),
+    Route("/debug/cancelled", lambda request: JSONResponse({"cancelled": STATE["cancelled"]})),
+    Route("/debug/exit", debug_exit, methods=["POST"]),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", default=STATE["model"])
+    args = parser.parse_args()
+    STATE["model"] = args.model
+    uvicorn.run(Starlette(routes=ROUTES), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
