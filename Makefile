@@ -30,6 +30,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ##@ Quality
 lint: setup ## Ruff on the code
 	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/hadolint docker/Dockerfile docker/Dockerfile.cpu docker/Dockerfile.gateway
+	$(VENV)/bin/yamllint -c k8s/.yamllint.yaml k8s docker/compose.yaml
 
 test: setup lint ## Lint and the whole test suite (what CI runs)
 	$(PY) -m pytest -q tests
@@ -75,3 +77,17 @@ drills: setup ## Fault drills (replica kill, converter crash, bad input, auth): 
 	$(CLI) drills --report reports/drills.md
 
 .PHONY: bench-setup bench bench-overhead drills
+
+##@ Deploy
+k8s: setup ## Re-render k8s/overlays/<profile>/ and the golden k8s/rendered/<profile>.yaml from the profiles
+	@command -v kubectl >/dev/null || { echo "kubectl not found: install kubectl (it bundles kustomize)" >&2; exit 1; }
+	$(CLI) render all
+
+CONTAINER_TOOL ?= docker
+IMAGE_REF = $$($(PY) -c 'from pipeline.deploy.settings import IMAGES; print(":".join(IMAGES["$(1)"]))')
+images: setup ## Build the GPU, CPU and gateway images (needs a container daemon; names match k8s/)
+	$(CONTAINER_TOOL) build -f docker/Dockerfile -t $(call IMAGE_REF,gpu) .
+	$(CONTAINER_TOOL) build -f docker/Dockerfile.cpu -t $(call IMAGE_REF,cpu) .
+	$(CONTAINER_TOOL) build -f docker/Dockerfile.gateway -t $(call IMAGE_REF,gateway) .
+
+.PHONY: k8s images

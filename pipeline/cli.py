@@ -16,6 +16,7 @@ COMMANDS = {
     "inspect": "pipeline.commands.inspect:inspect_cmd",
     "profiles": "pipeline.commands.profiles:profiles",
     "plan": "pipeline.commands.plan:plan",
+    "render": "pipeline.commands.render:render",
     "adapter": "pipeline.commands.adapter:adapter",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
     "bench": "pipeline.commands.bench:bench",

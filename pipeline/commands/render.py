@@ -1,0 +1,49 @@
+"""`hunyuan-trt render`: Kubernetes overlays from the hardware profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError, did_you_mean
+
+
+@click.group()
+def render():
+    """Render deployment manifests from the hardware profiles."""
+
+
+@render.command("k8s")
+@click.option("--profile", "profile", required=True,
+              help="Profile name from engine_configs/ (the images carry that folder, so no paths here)")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Overlay directory to write (default: k8s/overlays/<profile>); replaced whole")
+def render_k8s(profile: str, out: Path | None):
+    """Write the kustomize overlay of one profile: GPUs, node affinity, probe budget, cache size, images."""
+    from pipeline.deploy.render import K8S_ROOT, write_overlay
+    from pipeline.profiles import profile_names
+
+    if profile not in profile_names():
+        raise PipelineError(f"--profile: unknown profile '{profile}'{did_you_mean(profile, profile_names())}; "
+                            f"available: {', '.join(profile_names())}")
+    target = out or K8S_ROOT / "overlays" / profile
+    write_overlay(profile, target)
+    click.echo(f"wrote {target} (build it with: kubectl kustomize {target})")
+
+
+@render.command("all")
+@click.option("--check", is_flag=True, help="Only compare committed overlays and golden files with a fresh render")
+def render_all_cmd(check: bool):
+    """Every profile's overlay and its golden `kubectl kustomize` output under k8s/ (what `make k8s` runs)."""
+    from pipeline.deploy.render import render_all, stale_files
+
+    if check:
+        stale = stale_files()
+        if stale:
+            raise PipelineError(f"k8s: {len(stale)} file(s) differ from a fresh render ({', '.join(stale)}); "
+                                "run `make k8s` and commit the result")
+        click.echo("k8s: overlays and golden files match a fresh render")
+        return
+    for name in render_all():
+        click.echo(f"rendered k8s/overlays/{name} -> k8s/rendered/{name}.yaml")

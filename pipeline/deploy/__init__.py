@@ -1,0 +1,1 @@
+"""Deployment: Kubernetes overlays, image references and manifest policies derived from the profiles."""

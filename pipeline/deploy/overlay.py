@@ -1,0 +1,145 @@
+"""The files of `k8s/overlays/<profile>/`: a kustomization that composes base + components, plus patches
+carrying the profile's numbers (see `pipeline.deploy.settings`). Pure: returns {file name: text}.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from pipeline.deploy.prep import prep_containers
+from pipeline.deploy.settings import (
+    MODELS_MOUNT,
+    NAMESPACE,
+    SCALE_UP_LIMIT,
+    STARTUP_MARGIN,
+    STARTUP_PERIOD_S,
+    TRTLLM_VERSION,
+    Deployment,
+)
+
+SERVER_PORT = 8080  # the adapter: the only port the gateway talks to
+BACKEND_PORT = 8000  # trtllm-serve (or the CPU stand-in) inside the pod
+COMPONENTS = {
+    "gpu": ("gpu", "images-gpu", "monitoring", "autoscaling"),
+    "cpu": ("images-cpu", "monitoring", "autoscaling"),
+}
+RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indents list items under their key, like the hand-written base (and yamllint's default)."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def dump(*documents: dict, header: str = "") -> str:
+    body = "---\n".join(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=80) for doc in documents)
+    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    return comment + body
+
+
+def _quantities(d: Deployment) -> dict:
+    gpus = {"nvidia.com/gpu": str(d.gpus_per_replica)} if d.gpus_per_replica else {}
+    return {"requests": {"cpu": str(d.cpu_request), "memory": f"{d.memory_request_gib}Gi", **gpus},
+            "limits": {"memory": f"{d.memory_limit_gib}Gi", **gpus}}
+
+
+def _gpu_affinity(d: Deployment) -> dict:
+    if not d.gpu_product:
+        return {}
+    term = {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [d.gpu_product]}]}
+    return {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [term]}}}}
+
+
+def model_server_patch(d: Deployment) -> dict:
+    wait = (f"until [ -f {d.bundle_dir}/bundle.json ]; do echo 'waiting for {d.bundle_dir}/bundle.json "
+            "(written by job/hunyuan-trt-model-prep)'; sleep 10; done")
+    server = {
+        "name": "server",
+        "args": ["serve", "--bundle", d.bundle_dir, "--host", "0.0.0.0", "--port", str(SERVER_PORT),
+                 "--backend-port", str(BACKEND_PORT)],
+        "resources": _quantities(d),
+        "startupProbe": {"failureThreshold": d.startup_failure_threshold},
+    }
+    pod = {**_gpu_affinity(d),
+           "initContainers": [{"name": "wait-for-bundle", "args": [wait]}],
+           "containers": [server],
+           "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{d.shm_gib}Gi"}}]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hunyuan-trt-model"},
+            "spec": {"replicas": d.replicas, "template": {"spec": pod}}}
+
+
+def model_prep_patch(d: Deployment) -> dict:
+    sizing = d.sizing
+    resources = {"requests": {"cpu": str(sizing.prep_cpu), "memory": f"{sizing.prep_memory_gib}Gi"},
+                 "limits": {"memory": f"{sizing.prep_memory_gib}Gi"}}
+    mounts = [{"name": "model-cache", "mountPath": MODELS_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}]
+    env = [{"name": "HF_HOME", "value": f"{MODELS_MOUNT}/hf-home"}, {"name": "HOME", "value": "/tmp"}]
+    *steps, last = prep_containers(d)
+    init = [{**step, "image": "hunyuan-trt-server", "env": env + step.get("env", []), "resources": resources,
+             "securityContext": RESTRICTED, "volumeMounts": mounts} for step in steps]
+    final = {"name": "build", "args": last["args"], "resources": resources}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "hunyuan-trt-model-prep"},
+            "spec": {"template": {"spec": {"initContainers": init, "containers": [final]}}}}
+
+
+def model_cache_patch(d: Deployment) -> dict:
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "hunyuan-trt-model-cache"},
+            "spec": {"accessModes": [d.cache_access_mode], "resources": {"requests": {"storage": f"{d.cache_gib}Gi"}}}}
+
+
+def autoscaling_patch(d: Deployment) -> dict:
+    """Replica range around the profile's count; scale-down waits longer than a cold start."""
+    window = max(600, d.startup_budget_s)
+    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "hunyuan-trt-model"},
+            "spec": {"minReplicaCount": d.replicas, "maxReplicaCount": d.replicas * SCALE_UP_LIMIT,
+                     "fallback": {"replicas": d.replicas},
+                     "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+                         "scaleDown": {"stabilizationWindowSeconds": window}}}}}}
+
+
+PATCHES = {
+    "model-server.yaml": model_server_patch,
+    "model-prep.yaml": model_prep_patch,
+    "model-cache.yaml": model_cache_patch,
+    "autoscaling.yaml": autoscaling_patch,
+}
+
+
+def _header(d: Deployment) -> str:
+    gpus = (f"{d.gpus_per_replica} x {d.gpu_product} per replica x {d.replicas} replicas = "
+            f"{d.gpus_per_replica * d.replicas} GPUs" if d.gpus_per_replica else
+            f"CPU backend, no GPUs; {d.replicas} replicas")
+    return "\n".join([
+        f"{d.profile}: {d.description}",
+        f"{gpus};",
+        "one replica = one node (TensorRT-LLM's Hunyuan model is single-node); scale out with replicas.",
+        f"Checkpoint {d.checkpoint_gb:.1f} GB -> model cache {d.cache_gib} GiB ({d.cache_access_mode}).",
+        f"Planner load estimate {d.startup_estimate_s} s x {STARTUP_MARGIN:g} -> startupProbe "
+        f"{d.startup_failure_threshold} x {STARTUP_PERIOD_S} s = {d.startup_budget_s} s.",
+        f"Images built on TensorRT-LLM {TRTLLM_VERSION} (queue-depth gauges need >= 1.3.0rc12).",
+        "Generated by `hunyuan-trt render k8s --profile " + d.profile + "`; do not edit by hand.",
+    ])
+
+
+def kustomization(d: Deployment, k8s_root: str) -> dict:
+    family = "gpu" if d.gpus_per_replica else "cpu"
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": NAMESPACE,
+        "resources": [f"{k8s_root}/base"],
+        "components": [f"{k8s_root}/components/{name}" for name in COMPONENTS[family]],
+        "labels": [{"pairs": {"hunyuan-trt/profile": d.profile}, "includeSelectors": False,
+                    "includeTemplates": True}],
+        "patches": [{"path": name} for name in PATCHES],
+    }
+
+
+def overlay_files(d: Deployment, k8s_root: str = "../..") -> dict[str, str]:
+    """`k8s_root`: the k8s/ folder (holding base/ and components/) relative to the overlay directory."""
+    files = {"kustomization.yaml": dump(kustomization(d, k8s_root), header=_header(d))}
+    files.update({name: dump(build(d)) for name, build in PATCHES.items()})
+    return files
