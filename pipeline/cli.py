@@ -16,8 +16,12 @@ COMMANDS = {
     "inspect": "pipeline.commands.inspect:inspect_cmd",
     "profiles": "pipeline.commands.profiles:profiles",
     "plan": "pipeline.commands.plan:plan",
+    "convert": "pipeline.commands.convert:convert_cmd",
+    "verify": "pipeline.commands.verify:verify_cmd",
+    "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
     "render": "pipeline.commands.render:render",
     "adapter": "pipeline.commands.adapter:adapter",
+    "tiny": "pipeline.commands.tiny:tiny",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
     "bench": "pipeline.commands.bench:bench",
 }
