@@ -53,6 +53,16 @@ smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...)
 demo: setup ## The whole pipeline on the embedded tiny model, behind the smg gateway
 	@echo "demo: not implemented yet" >&2; exit 1
 
+##@ Tiny model
+tiny-model: setup ## Train the embedded hunyuan-tiny on CPU (deterministic, seed 0), then measure it
+	$(CLI) tiny train
+	$(CLI) tiny eval
+
+tiny-eval: setup ## Measure hunyuan-tiny on held-out prompts; writes eval.json and the model card's table
+	$(CLI) tiny eval
+
+.PHONY: tiny-model tiny-eval
+
 .PHONY: help setup lint test plan build-engine serve smoke demo
 
 ##@ Benchmarks

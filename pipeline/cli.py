@@ -21,7 +21,6 @@ COMMANDS = {
     "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
     "render": "pipeline.commands.render:render",
     "adapter": "pipeline.commands.adapter:adapter",
-    "tiny": "pipeline.commands.tiny:tiny",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
     "bench": "pipeline.commands.bench:bench",
 }
