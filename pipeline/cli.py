@@ -16,6 +16,7 @@ COMMANDS = {
     "inspect": "pipeline.commands.inspect:inspect_cmd",
     "profiles": "pipeline.commands.profiles:profiles",
     "plan": "pipeline.commands.plan:plan",
+    "tiny": "pipeline.commands.tiny:tiny",
     "convert": "pipeline.commands.convert:convert_cmd",
     "verify": "pipeline.commands.verify:verify_cmd",
     "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
