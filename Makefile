@@ -40,9 +40,11 @@ test: setup lint ## Lint and the whole test suite (what CI runs)
 plan: setup ## Memory plan for PROFILE
 	$(CLI) plan --profile $(PROFILE)
 
-build-engine: setup ## Plan, then build the serve bundle for PROFILE (MODEL_DIR=HF checkpoint)
+BUNDLE ?= $(WORKSPACE)/bundle
+
+build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=checkpoint; cpu-tiny: embedded)
 	$(CLI) plan --profile $(PROFILE)
-	@echo "build stage: not implemented yet" >&2; exit 1
+	$(CLI) build --profile $(PROFILE) $(if $(MODEL_DIR),--model-dir $(MODEL_DIR)) --out $(BUNDLE) --force
 
 serve: setup ## Serve PROFILE's bundle (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter
 	@echo "serve stage: not implemented yet" >&2; exit 1

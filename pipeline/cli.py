@@ -21,6 +21,7 @@ COMMANDS = {
     "verify": "pipeline.commands.verify:verify_cmd",
     "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
     "render": "pipeline.commands.render:render",
+    "build": "pipeline.commands.build:build",
     "adapter": "pipeline.commands.adapter:adapter",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
     "bench": "pipeline.commands.bench:bench",

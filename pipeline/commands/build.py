@@ -1,0 +1,43 @@
+"""`hunyuan-trt build`: plan, then write the serve bundle for a profile (or refuse with the planner's reason)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pipeline.commands.options import profile_options, split_overrides
+from pipeline.errors import PipelineError
+from pipeline.model import TINY_MODEL_DIR
+from pipeline.profiles import load_profile
+
+
+@click.command()
+@profile_options
+@click.option("--model-dir", default=None, envvar="MODEL_DIR",
+              help="HF checkpoint (pytorch, cpu) or converted TensorRT-LLM checkpoint (tensorrt). "
+                   "Defaults to the embedded hunyuan-tiny for profiles with hf_config: tiny.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
+@click.option("--model-on-target", is_flag=True,
+              help="--model-dir is where the serving machine sees the checkpoint; do not check it here.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+def build(profile, model_dir, out, model_on_target, force, **kwargs):
+    """Write llm_api_options.yaml, argv.json, serve.sh and bundle.json for PROFILE."""
+    from pipeline.bundle import bundle_files, write_bundle
+
+    overrides = split_overrides(kwargs)
+    if model_dir is None:
+        resolved, _ = load_profile(profile, overrides)
+        if resolved.hf_config != "tiny":
+            raise PipelineError("--model-dir: required for this profile (the checkpoint to serve)")
+        model_dir = str(TINY_MODEL_DIR)
+    files = bundle_files(profile, overrides, model_dir, model_on_target)
+    write_bundle(files, out, force)
+    meta = json.loads(files["bundle.json"])
+    click.echo(f"bundle for {meta['profile']} ({meta['backend']}, TensorRT-LLM {meta['trtllm_version']}) -> {out}")
+    click.echo(f"  plan: {meta['verdict']}")
+    click.echo(f"  model: {meta['model_path']}  served as {meta['served_model_name']}")
+    for tool in meta["tools_missing_here"]:
+        click.echo(f"  note: {tool} is not installed here; the bundle is written anyway - run serve.sh where "
+                   f"TensorRT-LLM {meta['trtllm_version']} is installed (the GPU image)")

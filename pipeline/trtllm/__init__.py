@@ -1,0 +1,21 @@
+"""TensorRT-LLM interface facts the pipeline emits against: the pinned version, the LLM-API argument
+schema and the trtllm-serve / trtllm-build flag lists (schema.json), and builders for the YAML and argv.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+
+@cache
+def load_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def trtllm_version() -> str:
+    """The TensorRT-LLM release the bundles, images and schema target."""
+    return load_schema()["trtllm_version"]
