@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,3 +51,11 @@ def serve(opts: ServeOptions) -> None:
         Server(config).run()
     finally:
         service.close()
+
+
+def backend_argv(opts: ServeOptions) -> list[str]:
+    """The argv contract of the cpu-tiny bundle: `python -m pipeline.cpu_backend MODEL_DIR --host ...`."""
+    return [sys.executable, "-m", "pipeline.cpu_backend", str(opts.model_dir), "--host", opts.host,
+            "--port", str(opts.port), "--served_model_name", opts.served_model_name,
+            "--max_batch_size", str(opts.max_batch_size), "--max_seq_len", str(opts.max_seq_len),
+            "--max_queue", str(opts.max_queue)]

@@ -1,0 +1,129 @@
+"""The `smg` gateway (Shepherd Model Gateway, PyPI `smg`) in front of N OpenAI-compatible replicas.
+
+`GATEWAY_FLAGS` is the tuned flag set, one row per flag with its reason; `gateway_args` turns it into the
+argv of `smg launch` (reused by the drills and the Kubernetes manifests). The API key never appears on a
+command line: `python -m pipeline.gateway ARGS` reads it from $HUNYUAN_TRT_API_KEY and starts smg
+in-process, so `ps` shows no secret.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from pipeline.errors import PipelineError
+from pipeline.procs import ManagedProcess, free_port
+
+API_KEY_ENV = "HUNYUAN_TRT_API_KEY"
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    value: str | None  # None: a switch without a value
+    why: str
+
+
+GATEWAY_FLAGS: tuple[Flag, ...] = (
+    Flag("--policy", "cache_aware", "prefix affinity while replicas are balanced: KV-cache reuse on trtllm-serve"),
+    Flag("--health-check-endpoint", "/health", "trtllm-serve's liveness route (200 healthy, 503 otherwise)"),
+    Flag("--health-check-interval-secs", "2", "smg's 60 s default leaves a restarted replica idle up to a minute"),
+    Flag("--health-check-timeout-secs", "2", "a replica that cannot answer /health in 2 s is not serving"),
+    Flag("--health-failure-threshold", "2", "two missed checks mark a replica down"),
+    Flag("--health-success-threshold", "1", "one good check brings a restarted replica back"),
+    Flag("--cb-failure-threshold", "3", "open the breaker after three failed attempts instead of ten"),
+    Flag("--cb-timeout-duration-secs", "5", "probe an open breaker after 5 s instead of 60 s"),
+    Flag("--retry-max-retries", "3", "a request fails over to another replica before its first byte"),
+    Flag("--retry-initial-backoff-ms", "50", "first retry almost at once; smg backs off x1.5 with jitter"),
+    Flag("--request-timeout-secs", "1800", "long generations must not be cut by the gateway"),
+    Flag("--sse-keepalive-secs", "15", "SSE comments keep idle-timeout proxies from cutting slow streams"),
+    Flag("--disable-tokenizer-autoload", None, "the replicas tokenise; the gateway routes on request text"),
+    Flag("--log-level", "warn", "smg logs two INFO lines per request otherwise"),
+)
+
+
+def gateway_args(worker_urls: Sequence[str], host: str = "127.0.0.1", port: int = 30000,
+                 metrics_port: int = 29000, overrides: dict[str, str | None] | None = None) -> list[str]:
+    """`smg launch` arguments (without the program and without the API key) for these workers."""
+    if not worker_urls:
+        raise PipelineError("gateway: at least one worker URL is required")
+    known = {f.name for f in GATEWAY_FLAGS}
+    unknown = sorted(set(overrides or {}) - known)
+    if unknown:
+        raise PipelineError(f"gateway overrides: unknown flag {unknown[0]} (known: {', '.join(sorted(known))})")
+    values = {f.name: f.value for f in GATEWAY_FLAGS} | dict(overrides or {})
+    args = ["launch", "--host", host, "--port", str(port), "--worker-urls", *worker_urls,
+            "--prometheus-host", host, "--prometheus-port", str(metrics_port)]
+    for name, value in values.items():
+        args += [name] if value is None else [name, value]
+    return args
+
+
+def launcher_argv(args: Sequence[str]) -> list[str]:
+    """The command that runs smg with `args` and the key from $HUNYUAN_TRT_API_KEY."""
+    return [sys.executable, "-m", "pipeline.gateway", *args]
+
+
+class Gateway:
+    """smg on free loopback ports in front of `worker_urls`, protected by `api_key`; stopped on exit."""
+
+    def __init__(self, worker_urls: Sequence[str], api_key: str, log_path: Path | None = None,
+                 overrides: dict[str, str | None] | None = None):
+        self.port, self.metrics_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.worker_urls = list(worker_urls)
+        args = gateway_args(worker_urls, port=self.port, metrics_port=self.metrics_port, overrides=overrides)
+        self.process = ManagedProcess(launcher_argv(args), log_path=log_path, env={API_KEY_ENV: api_key})
+        self.api_key = api_key
+
+    def start(self, timeout: float = 60.0) -> Gateway:
+        self.process.start()
+        wait_for_workers(self.url, self.api_key, len(self.worker_urls), timeout, self.process)
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def wait_for_workers(url: str, api_key: str, count: int, timeout: float, process: ManagedProcess) -> None:
+    """Poll smg's /workers until `count` workers are registered and healthy."""
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {api_key}"}
+    while time.monotonic() < deadline:
+        if process.process.poll() is not None:
+            raise PipelineError(f"smg exited with code {process.process.returncode} before it was ready "
+                                f"(log: {process.log_path})")
+        try:
+            workers = requests.get(f"{url}/workers", headers=headers, timeout=2).json().get("workers", [])
+            if sum(bool(w.get("is_healthy")) for w in workers) >= count:
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(0.2)
+    raise PipelineError(f"smg at {url}: {count} healthy workers not registered after {timeout:.0f} s")
+
+
+def main(argv: Sequence[str]) -> None:
+    """Run smg in this process with the API key from the environment (never on the command line)."""
+    from smg.cli import main as smg_main
+
+    key = os.environ.get(API_KEY_ENV)
+    if not key:
+        raise SystemExit(f"{API_KEY_ENV}: not set (the gateway refuses to start without an API key)")
+    smg_main([*argv, "--api-key", key])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
