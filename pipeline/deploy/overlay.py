@@ -8,6 +8,7 @@ import yaml
 
 from pipeline.deploy.prep import prep_containers
 from pipeline.deploy.settings import (
+    IMAGES,
     MODELS_MOUNT,
     NAMESPACE,
     SCALE_UP_LIMIT,
@@ -20,8 +21,8 @@ from pipeline.deploy.settings import (
 SERVER_PORT = 8080  # the adapter: the only port the gateway talks to
 BACKEND_PORT = 8000  # trtllm-serve (or the CPU stand-in) inside the pod
 COMPONENTS = {
-    "gpu": ("gpu", "images-gpu", "monitoring", "autoscaling"),
-    "cpu": ("images-cpu", "monitoring", "autoscaling"),
+    "gpu": ("gpu", "monitoring", "autoscaling"),
+    "cpu": ("monitoring", "autoscaling"),
 }
 RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
@@ -135,7 +136,15 @@ def kustomization(d: Deployment, k8s_root: str) -> dict:
         "labels": [{"pairs": {"hunyuan-trt/profile": d.profile}, "includeSelectors": False,
                     "includeTemplates": True}],
         "patches": [{"path": name} for name in PATCHES],
+        "images": _images(d),
     }
+
+
+def _images(d: Deployment) -> list[dict]:
+    """Placeholder image names of base and patches -> the pinned images (settings.IMAGES)."""
+    placeholders = {"hunyuan-trt-server": d.image, "hunyuan-trt-cli": IMAGES["cpu"],
+                    "hunyuan-trt-gateway": IMAGES["gateway"]}
+    return [{"name": name, "newName": new_name, "newTag": tag} for name, (new_name, tag) in placeholders.items()]
 
 
 def overlay_files(d: Deployment, k8s_root: str = "../..") -> dict[str, str]:

@@ -1,0 +1,251 @@
+"""Policies every rendered deployment must meet, as small checks over the `kubectl kustomize` output.
+
+Each check takes the rendered documents and the profile's `Deployment` numbers and returns the violations
+(empty = pass). `POLICIES` is the table the tests and `hunyuan-trt render all --check` run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pipeline.deploy.settings import Deployment
+
+MODEL = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "model-server"}
+GATEWAY = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "gateway"}
+SCRAPER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+           "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+GPU = "nvidia.com/gpu"
+MIN_PROBE_MARGIN = 1.5  # startupProbe budget >= this x the planner's load estimate
+PMIX_MAX_BYTES = 49  # Open MPI 5's PMIx singleton id buffer is 50 bytes with the terminator
+SECRET_REF = re.compile(r"^--api-key=\$\((\w+)\)$")
+
+
+def pod_specs(docs: list[dict]) -> Iterator[tuple[dict, dict]]:
+    """(workload document, pod spec) for Deployments, Jobs and CronJobs."""
+    for doc in docs:
+        spec = doc.get("spec", {})
+        if doc["kind"] == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if "template" in spec:
+            yield doc, spec["template"]["spec"]
+
+
+def containers(pod: dict) -> list[dict]:
+    return pod.get("initContainers", []) + pod.get("containers", [])
+
+
+def _workload(docs: list[dict], labels: dict) -> tuple[dict, dict]:
+    for doc, pod in pod_specs(docs):
+        if doc["kind"] == "Deployment" and labels.items() <= doc["metadata"].get("labels", {}).items():
+            return doc, pod
+    raise LookupError(f"no Deployment labelled {labels}")
+
+
+def _server(docs: list[dict]) -> tuple[dict, dict, dict]:
+    doc, pod = _workload(docs, MODEL)
+    return doc, pod, next(c for c in pod["containers"] if c["name"] == "server")
+
+
+def check_gpu_requests(docs, d: Deployment) -> list[str]:
+    """The model server requests exactly the profile's GPUs (requests = limits); nothing else asks for GPUs."""
+    expected = str(d.gpus_per_replica) if d.gpus_per_replica else None
+    _, _, server = _server(docs)
+    bad = []
+    for doc, pod in pod_specs(docs):
+        for c in containers(pod):
+            res = c.get("resources", {})
+            want = expected if c is server else None
+            got = (res.get("limits", {}).get(GPU), res.get("requests", {}).get(GPU))
+            if got != (want, want):
+                bad.append(f"{doc['metadata']['name']}/{c['name']}: {GPU} limits/requests {got}, expected {want}")
+    return bad
+
+
+def check_probes(docs, d: Deployment) -> list[str]:
+    """Model server: startup, liveness and readiness on /health; every Deployment container: liveness+readiness."""
+    bad = []
+    _, _, server = _server(docs)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        if server.get(probe, {}).get("httpGet", {}).get("path") != "/health":
+            bad.append(f"model server: {probe} on /health missing")
+    for doc, pod in pod_specs(docs):
+        for c in pod["containers"] if doc["kind"] == "Deployment" else []:
+            bad += [f"{doc['metadata']['name']}/{c['name']}: no {p}" for p in ("livenessProbe", "readinessProbe")
+                    if p not in c]
+    return bad
+
+
+def check_probe_budget(docs, d: Deployment) -> list[str]:
+    """The startupProbe gives the server well over the planner's load-time estimate before liveness starts."""
+    _, _, server = _server(docs)
+    probe = server.get("startupProbe", {})
+    budget = probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+    need = max(1, MIN_PROBE_MARGIN * d.startup_estimate_s)
+    return [] if budget >= need else [f"startupProbe budget {budget} s < {MIN_PROBE_MARGIN} x the planner's "
+                                      f"estimate {d.startup_estimate_s} s"]
+
+
+def check_shm(docs, d: Deployment) -> list[str]:
+    """/dev/shm of the model server is a sized, memory-backed emptyDir."""
+    _, pod, server = _server(docs)
+    mount = next((m for m in server.get("volumeMounts", []) if m["mountPath"] == "/dev/shm"), None)
+    volume = next((v for v in pod.get("volumes", []) if mount and v["name"] == mount["name"]), {})
+    empty = volume.get("emptyDir", {})
+    ok = empty.get("medium") == "Memory" and empty.get("sizeLimit") == f"{d.shm_gib}Gi"
+    return [] if ok else [f"model server: /dev/shm must be an emptyDir Memory of {d.shm_gib}Gi, got {volume}"]
+
+
+def check_image_tags(docs, d: Deployment) -> list[str]:
+    """Every image names a registry path and a fixed tag or digest; never `latest` or untagged."""
+    bad = []
+    for doc, pod in pod_specs(docs):
+        for c in containers(pod):
+            image = c.get("image", "")
+            name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
+            if not name or "/" in tag or tag in ("", "latest"):
+                bad.append(f"{doc['metadata']['name']}/{c['name']}: image '{image}' needs a fixed tag")
+    return bad
+
+
+def check_resources(docs, d: Deployment) -> list[str]:
+    """Every container requests CPU and memory and has a memory limit."""
+    bad = []
+    for doc, pod in pod_specs(docs):
+        for c in containers(pod):
+            res = c.get("resources", {})
+            missing = [k for k in ("cpu", "memory") if k not in res.get("requests", {})]
+            missing += ["memory limit"] if "memory" not in res.get("limits", {}) else []
+            bad += [f"{doc['metadata']['name']}/{c['name']}: no {m}" for m in missing]
+    return bad
+
+
+def check_gateway_api_key(docs, d: Deployment) -> list[str]:
+    """The gateway runs with --api-key taken from a (required) Secret, never a literal."""
+    _, pod = _workload(docs, GATEWAY)
+    bad = []
+    for c in pod["containers"]:
+        args = c.get("args", [])
+        keys = [a for a in args if a.startswith("--api-key")]
+        refs = [m.group(1) for m in map(SECRET_REF.match, keys) if m]
+        env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in c.get("env", [])}
+        secret = env.get(refs[0]) if len(refs) == 1 == len(keys) else None
+        if not secret or secret.get("optional"):
+            bad.append(f"gateway/{c['name']}: needs exactly one --api-key=$(VAR) with VAR from a required Secret")
+    return bad
+
+
+def _admits(rule: dict) -> list[str]:
+    """Why an ingress rule admits more than the gateway (or the Prometheus scrapers), if it does."""
+    peers = rule.get("from")
+    if not peers:
+        return ["a rule without `from` admits every source"]
+    reasons = []
+    for peer in peers:
+        gateway = peer == {"podSelector": {"matchLabels": GATEWAY}}
+        if not gateway and peer != SCRAPER:
+            reasons.append(f"peer {peer} is neither the gateway nor the Prometheus scraper")
+    if not rule.get("ports") or any(p.get("port") not in ("http", 8080) for p in rule["ports"]):
+        reasons.append(f"ports {rule.get('ports')} open more than the adapter port")
+    return reasons
+
+
+def check_network_policy(docs, d: Deployment) -> list[str]:
+    """Model pods are isolated for ingress and admit only the gateway (plus Prometheus for scraping)."""
+    policies = [doc for doc in docs if doc["kind"] == "NetworkPolicy"
+                and MODEL.items() <= doc["spec"]["podSelector"].get("matchLabels", {}).items()]
+    gateway_only = any(doc["spec"].get("ingress") and all(
+        r.get("from") == [{"podSelector": {"matchLabels": GATEWAY}}] for r in doc["spec"]["ingress"])
+        for doc in policies)
+    bad = [] if gateway_only else ["no NetworkPolicy admits the gateway (and only it) to the model pods"]
+    for doc in policies:
+        if "Ingress" not in doc["spec"].get("policyTypes", []):
+            bad.append(f"{doc['metadata']['name']}: policyTypes lacks Ingress")
+        for rule in doc["spec"].get("ingress", []):
+            bad += [f"{doc['metadata']['name']}: {why}" for why in _admits(rule)]
+    return bad
+
+
+def check_gpu_placement(docs, d: Deployment) -> list[str]:
+    """GPU model pods tolerate the GPU taint and require the profile's `nvidia.com/gpu.product`."""
+    if not d.gpus_per_replica:
+        return []
+    _, pod, _ = _server(docs)
+    terms = (pod.get("affinity", {}).get("nodeAffinity", {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", []))
+    want = {"key": "nvidia.com/gpu.product", "operator": "In", "values": [d.gpu_product]}
+    bad = [] if terms and all(want in t.get("matchExpressions", []) for t in terms) else [
+        f"model server: node affinity must require {want}"]
+    if not any(t.get("key") == GPU and t.get("operator") == "Exists" for t in pod.get("tolerations", [])):
+        bad.append(f"model server: no toleration for the {GPU} taint")
+    return bad
+
+
+def check_server_env(docs, d: Deployment) -> list[str]:
+    """Short PMIX_HOSTNAME (Open MPI 5 overflow) and offline Hugging Face Hub: pods never download."""
+    _, _, server = _server(docs)
+    env = {e["name"]: e.get("value") for e in server.get("env", [])}
+    bad = [] if env.get("HF_HUB_OFFLINE") == "1" else ["model server: HF_HUB_OFFLINE must be 1"]
+    pmix = env.get("PMIX_HOSTNAME") or ""
+    if not 0 < len(pmix.encode()) <= PMIX_MAX_BYTES:
+        bad.append(f"model server: PMIX_HOSTNAME must be set and at most {PMIX_MAX_BYTES} bytes")
+    return bad
+
+
+def check_rollout(docs, d: Deployment) -> list[str]:
+    """Rollouts never need extra GPUs (Recreate, or maxSurge 0) and a PDB bounds voluntary disruptions."""
+    doc, _, _ = _server(docs)
+    strategy = doc["spec"].get("strategy", {})
+    surge_free = strategy.get("type") == "Recreate" or strategy.get("rollingUpdate", {}).get("maxSurge") in (0, "0%")
+    bad = [] if surge_free else [f"model server: strategy {strategy} may surge onto extra GPUs"]
+    pdbs = [p for p in docs if p["kind"] == "PodDisruptionBudget"
+            and p["spec"]["selector"].get("matchLabels") == MODEL]
+    return bad + ([] if pdbs else ["model server: no PodDisruptionBudget"])
+
+
+def check_security(docs, d: Deployment) -> list[str]:
+    """Every pod runs as non-root; no container may escalate privileges."""
+    bad = []
+    for doc, pod in pod_specs(docs):
+        if not pod.get("securityContext", {}).get("runAsNonRoot"):
+            bad.append(f"{doc['metadata']['name']}: pod securityContext.runAsNonRoot is not true")
+        for c in containers(pod):
+            if c.get("securityContext", {}).get("allowPrivilegeEscalation") is not False:
+                bad.append(f"{doc['metadata']['name']}/{c['name']}: allowPrivilegeEscalation must be false")
+    return bad
+
+
+def check_autoscaling(docs, d: Deployment) -> list[str]:
+    """Scaling keeps >= 1 replica and waits longer than a cold start before scaling down."""
+    bad = []
+    for so in (doc for doc in docs if doc["kind"] == "ScaledObject"):
+        spec = so["spec"]
+        window = (spec.get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior", {})
+                  .get("scaleDown", {}).get("stabilizationWindowSeconds", 300))
+        if spec.get("minReplicaCount", 0) < 1:
+            bad.append(f"{so['metadata']['name']}: minReplicaCount < 1 loses the demand signal")
+        if window < d.startup_budget_s:
+            bad.append(f"{so['metadata']['name']}: scale-down window {window} s < cold start {d.startup_budget_s} s")
+    return bad
+
+
+POLICIES = {
+    "gpu-requests": check_gpu_requests,
+    "probes": check_probes,
+    "probe-budget": check_probe_budget,
+    "shm": check_shm,
+    "image-tags": check_image_tags,
+    "resources": check_resources,
+    "gateway-api-key": check_gateway_api_key,
+    "network-policy": check_network_policy,
+    "gpu-placement": check_gpu_placement,
+    "server-env": check_server_env,
+    "rollout": check_rollout,
+    "security": check_security,
+    "autoscaling": check_autoscaling,
+}
+
+
+def violations(docs: list[dict], d: Deployment) -> list[str]:
+    """Every policy's violations, each prefixed with the policy name."""
+    return [f"{name}: {message}" for name, check in POLICIES.items() for message in check(docs, d)]

@@ -1,0 +1,83 @@
+"""The overlays are rendered from the profiles: committed files equal a fresh render, numbers come from the plan."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.deploy import render as render_mod
+from pipeline.deploy.overlay import overlay_files
+from pipeline.deploy.settings import STARTUP_MARGIN, deployment_for
+from pipeline.plan import make_plan
+from pipeline.profiles import load_profile, profile_names
+
+
+def test_committed_overlays_and_golden_files_match_a_fresh_render():
+    assert render_mod.stale_files() == [], "run `make k8s` and commit the result"
+
+
+def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path):
+    for sub in ("base", "components", "overlays", "rendered"):
+        subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / sub), str(tmp_path / sub)], check=True)
+    patch = tmp_path / "overlays" / "h200x1" / "model-server.yaml"
+    patch.write_text(patch.read_text().replace("failureThreshold: 76", "failureThreshold: 7"))
+    (tmp_path / "rendered" / "gone.yaml").write_text("kind: List\n")
+    assert render_mod.stale_files(tmp_path) == ["overlays/h200x1/model-server.yaml", "rendered/gone.yaml"]
+
+
+@pytest.mark.parametrize("name", profile_names())
+def test_overlay_numbers_come_from_profile_and_plan(name):
+    profile, spec = load_profile(name)
+    plan = make_plan(name, profile, spec)
+    d = deployment_for(name)
+    server = yaml.safe_load(overlay_files(d)["model-server.yaml"])
+    pod = server["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert server["spec"]["replicas"] == profile.replicas
+    gpus = container["resources"]["limits"].get("nvidia.com/gpu")
+    assert gpus == (str(profile.num_gpus) if profile.gpu.k8s_product else None)
+    budget = container["startupProbe"]["failureThreshold"] * 10
+    assert budget >= STARTUP_MARGIN * plan.startup_estimate_s
+    assert container["args"][:3] == ["serve", "--bundle", f"/models/bundles/{name}"]
+    if profile.gpu.k8s_product:
+        term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == [profile.gpu.k8s_product]
+    else:
+        assert "affinity" not in pod
+
+
+def test_render_k8s_writes_a_buildable_overlay_outside_the_tree(tmp_path):
+    out = tmp_path / "deep" / "overlay"
+    result = CliRunner().invoke(main, ["render", "k8s", "--profile", "h200x1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    built = render_mod.kustomize(out)
+    assert built == (render_mod.K8S_ROOT / "rendered" / "h200x1.yaml").read_text()
+    assert sorted(p.name for p in tmp_path.joinpath("deep").iterdir()) == ["overlay"]  # no staging leftovers
+
+
+def test_render_k8s_replaces_an_existing_overlay_whole(tmp_path):
+    out = tmp_path / "overlay"
+    out.mkdir()
+    (out / "stray.yaml").write_text("kind: List\n")
+    assert CliRunner().invoke(main, ["render", "k8s", "--profile", "cpu-tiny", "--out", str(out)]).exit_code == 0
+    assert "stray.yaml" not in {p.name for p in out.iterdir()}
+
+
+def test_unknown_profile_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "overlay"
+    result = CliRunner().invoke(main, ["render", "k8s", "--profile", "h200x3", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "unknown profile 'h200x3' (did you mean 'h200x2'?)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_kustomize_failure_is_one_clear_line(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    with pytest.raises(Exception, match="kubectl kustomize failed") as error:
+        render_mod.kustomize(tmp_path)
+    assert "\n" not in str(error.value)
