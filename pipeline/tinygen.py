@@ -52,7 +52,7 @@ def hf_tensors(config: dict) -> Iterator[tuple[str, tuple[int, ...], float]]:
     spec = spec_from_config(config)
     h, d = spec.hidden_size, spec.head_dim
     q, kv, s = spec.num_heads * d, spec.num_kv_heads * d, spec.shared_intermediate
-    yield "model.embed_tokens.weight", (spec.vocab_size, h), 1.0
+    yield "model.embed_tokens.weight", (spec.vocab_size, h), 0.1
     for layer in range(spec.num_layers):
         p, inter = f"model.layers.{layer}", spec.expert_intermediate[layer]
         yield f"{p}.input_layernorm.weight", (h,), 0.0
