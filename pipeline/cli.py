@@ -22,6 +22,7 @@ COMMANDS = {
     "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
     "render": "pipeline.commands.render:render",
     "build": "pipeline.commands.build:build",
+    "serve": "pipeline.commands.serve:serve",
     "adapter": "pipeline.commands.adapter:adapter",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
     "bench": "pipeline.commands.bench:bench",

@@ -1,0 +1,158 @@
+"""`hunyuan-trt serve --bundle DIR`: the bundle's backend on a loopback port, the Hunyuan adapter in front.
+
+The backend (trtllm-serve, or the CPU stand-in for cpu-tiny) runs in its own session with its logs on
+this process's stdout/stderr. Readiness is its /health answering 200 within --ready-timeout; only then
+does the adapter listen on --port. SIGTERM/SIGINT stop the adapter and are forwarded to the backend;
+the exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import requests
+
+from pipeline.errors import PipelineError
+from pipeline.procs import free_port
+
+STOP_GRACE_S = 30.0
+POLL_S = 0.2
+
+
+def exit_code(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class Backend:
+    """The bundle's backend process; signals received by `serve` are forwarded to its process group."""
+
+    def __init__(self, argv: list[str]):
+        self.argv = argv
+        self.signals: list[int] = []
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv, start_new_session=True)
+
+    def on_signal(self, signum, frame) -> None:
+        self.signals.append(signum)
+        self.signal(signal.SIGTERM)
+
+    def signal(self, signum: int) -> None:
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def wait_ready(self, url: str, timeout: float) -> bool:
+        """True once /health answers 200; False if the backend exited or a signal arrived first."""
+        deadline = time.monotonic() + timeout
+        while not self.signals and self.process.poll() is None:
+            try:
+                if requests.get(url, timeout=2).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise PipelineError(f"backend not ready: {url} did not answer 200 within {timeout:.0f} s "
+                                    f"(command: {' '.join(self.argv[:2])} ...)")
+            time.sleep(POLL_S)
+        return False
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.process.wait(10)
+        return exit_code(self.process.returncode)
+
+
+async def run_adapter(backend: Backend, upstream: str, host: str, port: int, model_name: str | None) -> None:
+    import uvicorn
+
+    from pipeline.adapter.app import create_app
+
+    config = uvicorn.Config(create_app(upstream, model_name), host=host, port=port, log_level="warning",
+                            access_log=False, timeout_keep_alive=75)
+    server = uvicorn.Server(config)
+
+    async def watch():
+        while not server.should_exit:
+            if backend.process.poll() is not None:
+                click.echo(f"serve: backend exited with code {backend.process.returncode}; stopping", err=True)
+                server.should_exit = True
+            await asyncio.sleep(POLL_S)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+
+
+def backend_command(bundle: Path, argv: dict, port: int) -> list[str]:
+    from pipeline.trtllm.options import fill
+
+    values = {"host": "127.0.0.1", "port": str(port), "bundle": str(bundle.resolve()), "python": sys.executable}
+    command = fill(argv["serve"], values)
+    if shutil.which(command[0]) is None:
+        raise PipelineError(f"{command[0]}: not installed here; run {bundle / 'serve.sh'} where TensorRT-LLM is "
+                            "installed (the GPU image), or build a cpu-tiny bundle to serve on CPU")
+    return command
+
+
+def build_engine_if_needed(bundle: Path, argv: dict) -> None:
+    from pipeline.trtllm.options import fill
+
+    if "build" not in argv or (bundle / "engine").is_dir():
+        return
+    command = fill(argv["build"], {"bundle": str(bundle.resolve())})
+    if shutil.which(command[0]) is None:
+        raise PipelineError(f"{command[0]}: not installed here; the tensorrt bundle needs it to build its engine")
+    code = subprocess.run(command).returncode
+    if code:
+        raise PipelineError(f"{command[0]} failed with exit code {code}")
+
+
+@click.command()
+@click.option("--bundle", required=True, type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Directory written by `hunyuan-trt build`.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the adapter listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Adapter port.")
+@click.option("--backend-port", type=click.IntRange(1, 65535), default=None,
+              help="Loopback port for the backend (default: a free one).")
+@click.option("--ready-timeout", type=click.FloatRange(min=0.1), default=1800.0, show_default=True,
+              help="Seconds to wait for the backend's /health (trtllm-serve loads and warms up for minutes).")
+def serve(bundle, host, port, backend_port, ready_timeout):
+    """Start the bundle's backend, wait for /health, then serve the Hunyuan adapter in front of it."""
+    from pipeline.bundle import read_bundle
+
+    meta, argv = read_bundle(bundle)
+    build_engine_if_needed(bundle, argv)
+    backend_port = backend_port or free_port()
+    backend = Backend(backend_command(bundle, argv, backend_port))
+    upstream = f"http://127.0.0.1:{backend_port}"
+    previous = {sig: signal.signal(sig, backend.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    backend.start()
+    try:
+        if backend.wait_ready(f"{upstream}/health", ready_timeout):
+            click.echo(f"serve: backend ready on {upstream}; adapter on http://{host}:{port}", err=True)
+            asyncio.run(run_adapter(backend, upstream, host, port, meta.get("served_model_name")))
+    finally:
+        code = backend.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    sys.exit(code)
