@@ -46,11 +46,14 @@ build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (
 	$(CLI) plan --profile $(PROFILE)
 	$(CLI) build --profile $(PROFILE) $(if $(MODEL_DIR),--model-dir $(MODEL_DIR)) --out $(BUNDLE) --force
 
-serve: setup ## Serve PROFILE's bundle (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter
-	@echo "serve stage: not implemented yet" >&2; exit 1
+SERVE_PORT ?= 8080
 
-smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...)
-	@echo "smoke stage: not implemented yet" >&2; exit 1
+serve: setup ## Serve BUNDLE (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter on SERVE_PORT
+	$(CLI) serve --bundle $(BUNDLE) --port $(SERVE_PORT)
+
+smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...); exit code = failed checks
+	@mkdir -p $(WORKSPACE)
+	HUNYUAN_TRT_API_KEY="$(API_KEY)" $(CLI) smoke --url $(URL) --json $(WORKSPACE)/smoke.json
 
 demo: setup ## The whole pipeline on the embedded tiny model, behind the smg gateway
 	@echo "demo: not implemented yet" >&2; exit 1

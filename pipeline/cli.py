@@ -24,6 +24,7 @@ COMMANDS = {
     "build": "pipeline.commands.build:build",
     "serve": "pipeline.commands.serve:serve",
     "adapter": "pipeline.commands.adapter:adapter",
+    "smoke": "pipeline.commands.smoke:smoke",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
     "bench": "pipeline.commands.bench:bench",
 }
