@@ -6,10 +6,10 @@ Each check takes the rendered documents and the profile's `Deployment` numbers a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from pipeline.deploy.settings import Deployment
+from pipeline.gateway import API_KEY_ENV
 
 MODEL = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "model-server"}
 GATEWAY = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "gateway"}
@@ -18,7 +18,7 @@ SCRAPER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": 
 GPU = "nvidia.com/gpu"
 MIN_PROBE_MARGIN = 1.5  # startupProbe budget >= this x the planner's load estimate
 PMIX_MAX_BYTES = 49  # Open MPI 5's PMIx singleton id buffer is 50 bytes with the terminator
-SECRET_REF = re.compile(r"^--api-key=\$\((\w+)\)$")
+LAUNCHER = ["python", "-m", "pipeline.gateway"]
 
 
 def pod_specs(docs: list[dict]) -> Iterator[tuple[dict, dict]]:
@@ -121,17 +121,19 @@ def check_resources(docs, d: Deployment) -> list[str]:
 
 
 def check_gateway_api_key(docs, d: Deployment) -> list[str]:
-    """The gateway runs with --api-key taken from a (required) Secret, never a literal."""
+    """The gateway runs the key-from-environment launcher with the key from a required Secret, no literal."""
     _, pod = _workload(docs, GATEWAY)
     bad = []
     for c in pod["containers"]:
-        args = c.get("args", [])
-        keys = [a for a in args if a.startswith("--api-key")]
-        refs = [m.group(1) for m in map(SECRET_REF.match, keys) if m]
-        env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in c.get("env", [])}
-        secret = env.get(refs[0]) if len(refs) == 1 == len(keys) else None
-        if not secret or secret.get("optional"):
-            bad.append(f"gateway/{c['name']}: needs exactly one --api-key=$(VAR) with VAR from a required Secret")
+        name = f"gateway/{c['name']}"
+        if c.get("command") != LAUNCHER:
+            bad.append(f"{name}: command must be {LAUNCHER} (reads ${API_KEY_ENV}; smg alone runs without a key)")
+        if any(arg.startswith("--api-key") for arg in c.get("args", [])):
+            bad.append(f"{name}: --api-key on the command line exposes the key; use ${API_KEY_ENV}")
+        ref = next((e.get("valueFrom", {}).get("secretKeyRef") for e in c.get("env", []) if e["name"] == API_KEY_ENV),
+                   None)
+        if not ref or ref.get("optional"):
+            bad.append(f"{name}: ${API_KEY_ENV} must come from a required Secret (secretKeyRef, not optional)")
     return bad
 
 

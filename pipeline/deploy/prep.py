@@ -38,7 +38,9 @@ def _convert(d: Deployment) -> dict:
 
 
 def _build(d: Deployment) -> dict:
-    return {"args": ["build", "--profile", d.profile, "--model-dir", d.model_dir, "--out", d.bundle_dir]}
+    """--force: a rerun of the Job replaces the bundle (written to a temp dir, then renamed)."""
+    source = d.checkpoint_dir if d.backend == "tensorrt" else d.model_dir
+    return {"args": ["build", "--profile", d.profile, "--model-dir", source, "--out", d.bundle_dir, "--force"]}
 
 
 STEP_SPECS = {"fetch": _fetch, "copy-embedded": _copy_embedded, "inspect": _inspect, "convert": _convert,

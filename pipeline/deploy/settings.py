@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pipeline import __version__
 from pipeline.plan import make_plan
 from pipeline.profiles import load_profile
+from pipeline.trtllm import trtllm_version
 
-# The TensorRT-LLM release the GPU image is built on (docker/Dockerfile FROM tag; build pins the same).
-TRTLLM_VERSION = "1.2.1"
+# The TensorRT-LLM release the bundles target is also the GPU image's base (docker/Dockerfile FROM tag).
+TRTLLM_VERSION = trtllm_version()
 SMG_VERSION = "1.13.0"
 REGISTRY = "localhost:5000"
 NAMESPACE = "hunyuan-trt"
