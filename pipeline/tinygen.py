@@ -101,7 +101,7 @@ def write_checkpoint(config: dict, out: Path, seed: int = 0, shards: int = 3) ->
     for shard in range(count):
         file_name = f"model-{shard + 1:05d}-of-{count:05d}.safetensors"
         data = {name: _tensor(shape, std, dtype, generator)
-                for (name, shape, std), index in zip(tensors, owner) if index == shard}
+                for (name, shape, std), index in zip(tensors, owner, strict=True) if index == shard}
         save_file(data, out / file_name, metadata={"format": "pt"})
         total += sum(t.numel() * t.element_size() for t in data.values())
         weight_map.update(dict.fromkeys(data, file_name))

@@ -83,7 +83,7 @@ def convert(request: ConvertRequest) -> ConvertResult:
         config = checkpoint_config(spec, layout, profile.kv_dtype)
         (temp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         files = {"config.json": file_record(temp / "config.json")}
-        files.update(write_ranks(plan, source, temp, 
+        files.update(write_ranks(plan, source, temp,
                                    request.workers or min(layout.world_size, os.cpu_count() or 1)))
         write_manifest(temp, build_manifest(source_dir=request.model_dir, fingerprint=fingerprint,
                                             plan_digest=digest, mapping=layout.to_mapping(),

@@ -15,7 +15,16 @@ import torch
 
 from pipeline.checkpoint.layout import Layout
 from pipeline.checkpoint.mapping import (
-    CONDITIONS, ROWS, SHARD_RULES, TRANSFORMS, Piece, RankContext, Row, Src, dims, is_ignorable,
+    CONDITIONS,
+    ROWS,
+    SHARD_RULES,
+    TRANSFORMS,
+    Piece,
+    RankContext,
+    Row,
+    Src,
+    dims,
+    is_ignorable,
 )
 from pipeline.checkpoint.source import INDEX_FILE, SourceCheckpoint
 from pipeline.errors import PipelineError

@@ -53,7 +53,7 @@ def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: P
     total = len(header)
     with _open_output(path) as handle:
         handle.write(header)
-        for tensor, size in zip(tensors, sizes):
+        for tensor, size in zip(tensors, sizes, strict=True):
             written = 0
             for chunk in _chunks(tensor, source):
                 handle.write(chunk)
@@ -74,10 +74,10 @@ def write_ranks(plan: CheckpointPlan, source: SourceCheckpoint, directory: Path,
     names = [f"rank{rank}.safetensors" for rank in range(plan.layout.world_size)]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(write_rank, tensors, source, directory / name, progress)
-                   for name, tensors in zip(names, plan.ranks)]
+                   for name, tensors in zip(names, plan.ranks, strict=True)]
         records = [future.result() for future in futures]
     progress.close()
-    return dict(zip(names, records))
+    return dict(zip(names, records, strict=True))
 
 
 def _remove_stale(out: Path) -> None:
