@@ -55,8 +55,8 @@ smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...); exit code 
 	@mkdir -p $(WORKSPACE)
 	HUNYUAN_TRT_API_KEY="$(API_KEY)" $(CLI) smoke --url $(URL) --json $(WORKSPACE)/smoke.json
 
-demo: setup ## The whole pipeline on the embedded tiny model, behind the smg gateway
-	@echo "demo: not implemented yet" >&2; exit 1
+demo: setup ## The whole pipeline on the embedded tiny model behind the smg gateway, with a summary table
+	$(CLI) demo
 
 ##@ Tiny model
 tiny-model: setup ## Train the embedded hunyuan-tiny on CPU (deterministic, seed 0), then measure it

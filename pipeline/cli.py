@@ -26,6 +26,7 @@ COMMANDS = {
     "adapter": "pipeline.commands.adapter:adapter",
     "smoke": "pipeline.commands.smoke:smoke",
     "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
+    "demo": "pipeline.commands.demo:demo",
     "bench": "pipeline.commands.bench:bench",
 }
 
