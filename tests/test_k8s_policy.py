@@ -69,6 +69,8 @@ BREAKERS = [
         "secretKeyRef": {"name": "hunyuan-trt-api-key", "key": "api-key", "optional": True}})),
     ("gateway-api-key", "h200x2", lambda docs: _set(gateway(docs), "command", ["smg"])),
     ("gateway-api-key", "cpu-tiny", lambda docs: gateway(docs)["args"].append("--api-key=hunter2")),
+    ("gateway-api-key", "h200x2", lambda docs: find(docs, "CronJob", "hunyuan-trt-smoke")["spec"]["jobTemplate"][
+        "spec"]["template"]["spec"]["containers"][0]["args"].append("--api-key=$(HUNYUAN_TRT_API_KEY)")),
     ("network-policy", "h200x2", lambda docs: model_policy(docs)["spec"]["ingress"].append({})),
     ("network-policy", "h200x2", lambda docs: model_policy(docs)["spec"]["ingress"][0]["from"].append(
         {"namespaceSelector": {}})),

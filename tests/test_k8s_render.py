@@ -81,3 +81,12 @@ def test_kustomize_failure_is_one_clear_line(tmp_path):
     with pytest.raises(Exception, match="kubectl kustomize failed") as error:
         render_mod.kustomize(tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_policy_violations_name_the_profile_and_policy(tmp_path):
+    subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / "rendered"), str(tmp_path / "rendered")], check=True)
+    golden = tmp_path / "rendered" / "h200x1.yaml"
+    golden.write_text(golden.read_text().replace("failureThreshold: 76", "failureThreshold: 7"))
+    found = render_mod.policy_violations(tmp_path)
+    assert found and all(v.startswith("h200x1: probe-budget:") for v in found)
+    assert render_mod.policy_violations() == []

@@ -33,17 +33,21 @@ def render_k8s(profile: str, out: Path | None):
 
 
 @render.command("all")
-@click.option("--check", is_flag=True, help="Only compare committed overlays and golden files with a fresh render")
+@click.option("--check", is_flag=True,
+              help="Write nothing: compare committed overlays and golden files with a fresh render, run the policies")
 def render_all_cmd(check: bool):
     """Every profile's overlay and its golden `kubectl kustomize` output under k8s/ (what `make k8s` runs)."""
-    from pipeline.deploy.render import render_all, stale_files
+    from pipeline.deploy.render import policy_violations, render_all, stale_files
 
     if check:
         stale = stale_files()
         if stale:
             raise PipelineError(f"k8s: {len(stale)} file(s) differ from a fresh render ({', '.join(stale)}); "
                                 "run `make k8s` and commit the result")
-        click.echo("k8s: overlays and golden files match a fresh render")
+        broken = policy_violations()
+        if broken:
+            raise PipelineError(f"k8s: {len(broken)} policy violation(s): {'; '.join(broken)}")
+        click.echo("k8s: overlays and golden files match a fresh render and meet every policy")
         return
     for name in render_all():
         click.echo(f"rendered k8s/overlays/{name} -> k8s/rendered/{name}.yaml")

@@ -62,7 +62,7 @@ def model_server_patch(d: Deployment) -> dict:
     server = {
         "name": "server",
         "args": ["serve", "--bundle", d.bundle_dir, "--host", "0.0.0.0", "--port", str(SERVER_PORT),
-                 "--backend-port", str(BACKEND_PORT)],
+                 "--backend-port", str(BACKEND_PORT), "--ready-timeout", str(d.startup_budget_s)],
         "resources": _quantities(d),
         "startupProbe": {"failureThreshold": d.startup_failure_threshold},
     }

@@ -121,19 +121,21 @@ def check_resources(docs, d: Deployment) -> list[str]:
 
 
 def check_gateway_api_key(docs, d: Deployment) -> list[str]:
-    """The gateway runs the key-from-environment launcher with the key from a required Secret, no literal."""
+    """The gateway runs the key-from-environment launcher with the key from a required Secret; no container
+    anywhere passes a key on its command line."""
     _, pod = _workload(docs, GATEWAY)
     bad = []
     for c in pod["containers"]:
         name = f"gateway/{c['name']}"
         if c.get("command") != LAUNCHER:
             bad.append(f"{name}: command must be {LAUNCHER} (reads ${API_KEY_ENV}; smg alone runs without a key)")
-        if any(arg.startswith("--api-key") for arg in c.get("args", [])):
-            bad.append(f"{name}: --api-key on the command line exposes the key; use ${API_KEY_ENV}")
         ref = next((e.get("valueFrom", {}).get("secretKeyRef") for e in c.get("env", []) if e["name"] == API_KEY_ENV),
                    None)
         if not ref or ref.get("optional"):
             bad.append(f"{name}: ${API_KEY_ENV} must come from a required Secret (secretKeyRef, not optional)")
+    for doc, spec in pod_specs(docs):
+        bad += [f"{doc['metadata']['name']}/{c['name']}: --api-key on a command line exposes the key; use "
+                f"${API_KEY_ENV}" for c in containers(spec) if any(a.startswith("--api-key") for a in c.get("args", []))]
     return bad
 
 

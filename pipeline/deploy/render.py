@@ -12,7 +12,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from pipeline.deploy.overlay import overlay_files
+from pipeline.deploy.policy import violations
 from pipeline.deploy.settings import deployment_for
 from pipeline.errors import PipelineError
 from pipeline.profiles import REPO_ROOT, profile_names
@@ -82,3 +85,12 @@ def stale_files(root: Path = K8S_ROOT) -> list[str]:
         stale += [str(p.relative_to(root)) for sub in ("overlays", "rendered") for p in sorted((root / sub).rglob("*"))
                   if p.is_file() and p.relative_to(root) not in known]
     return stale
+
+
+def policy_violations(root: Path = K8S_ROOT) -> list[str]:
+    """Policy violations of every committed golden file, each prefixed with its profile."""
+    found = []
+    for name in profile_names():
+        docs = list(yaml.safe_load_all((root / "rendered" / f"{name}.yaml").read_text()))
+        found += [f"{name}: {problem}" for problem in violations(docs, deployment_for(name))]
+    return found
