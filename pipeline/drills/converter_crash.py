@@ -1,0 +1,146 @@
+"""Converter crash: kill -9 `hunyuan-trt convert` at random points, then check what it left behind.
+
+A source checkpoint large enough that writing takes a measurable time is generated with `make-tiny`.
+A reference run records when the hidden `.OUT.partial-PID` directory appears and when the process ends; the
+first kill lands in the middle of that window, the others at seeded random points of it (a few just before). After each kill the output
+directory must be absent, or complete and pass `verify`; a re-run must finish with shards byte-identical to
+the reference and leave no partial directory behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.drills.table import DrillResult
+from pipeline.errors import PipelineError
+from pipeline.model import TINY_MODEL_DIR
+from pipeline.procs import ManagedProcess
+
+# A13B-style config scaled so that conversion writes ~50 MB (fp32): long enough to be hit while writing.
+SIZES = {"hidden_size": 256, "intermediate_size": 256, "num_experts": 16, "vocab_size": 2048,
+         "num_attention_heads": 8, "num_key_value_heads": 4, "attention_head_dim": 32, "head_dim": 32}
+PER_LAYER = {"moe_intermediate_size": 256, "moe_topk": 2, "num_shared_expert": 1}
+LAYERS = 2
+POLL_S = 0.005
+
+
+@dataclass(frozen=True)
+class CrashPlan:
+    kills: int = 20
+    seed: int = 7
+    profile: str = "cpu-tiny"
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "pipeline", *map(str, args)]
+
+
+def make_source(work: Path) -> Path:
+    config = json.loads((TINY_MODEL_DIR / "config.json").read_text()) | SIZES | {"num_hidden_layers": LAYERS}
+    config |= {key: [value] * LAYERS for key, value in PER_LAYER.items()}
+    (work / "source-config.json").write_text(json.dumps(config, indent=2))
+    source = work / "source"
+    _check(cli("make-tiny", "--out", source, "--config", work / "source-config.json", "--force"), "make-tiny")
+    return source
+
+
+def _check(argv: list[str], what: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise PipelineError(f"converter drill: {what} failed with exit {result.returncode}: {last[0]}")
+    return result
+
+
+def shard_digests(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.safetensors"))}
+
+
+def partials(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.partial-*"))
+
+
+def reference_run(source: Path, out: Path, profile: str) -> tuple[float, float]:
+    """Convert once, watching the clock: (seconds until the partial dir appears, seconds until exit)."""
+    process = ManagedProcess(cli("convert", "--model-dir", source, "--profile", profile, "--out", out)).start()
+    started, staged = time.monotonic(), None
+    while process.process.poll() is None:
+        if staged is None and partials(out):
+            staged = time.monotonic() - started
+        time.sleep(POLL_S)
+    if process.process.returncode != 0:
+        raise PipelineError(f"converter drill: reference convert exited with {process.process.returncode}")
+    ended = time.monotonic() - started
+    return (staged if staged is not None else ended * 0.8), ended
+
+
+def kill_at(source: Path, out: Path, profile: str, delay: float) -> bool:
+    """Start convert, kill -9 its process group after `delay` s; True if it was writing at that moment."""
+    process = ManagedProcess(cli("convert", "--model-dir", source, "--profile", profile, "--out", out)).start()
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline and process.process.poll() is None:
+        time.sleep(POLL_S)
+    writing = bool(partials(out)) and process.process.poll() is None
+    process.kill()
+    process.process.wait(10)
+    return writing
+
+
+def inspect_after_kill(source: Path, out: Path) -> str:
+    """absent | verified | broken: the state a crash left the output directory in."""
+    if not out.exists():
+        return "absent"
+    result = subprocess.run(cli("verify", "--checkpoint", out, "--hf-dir", source), capture_output=True,
+                            check=False)
+    return "verified" if result.returncode == 0 else "broken"
+
+
+def _one_kill(source: Path, out: Path, plan: CrashPlan, delay: float, reference: dict) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    writing = kill_at(source, out, plan.profile, delay)
+    state = inspect_after_kill(source, out)
+    _check(cli("convert", "--model-dir", source, "--profile", plan.profile, "--out", out), "re-run of convert")
+    identical = shard_digests(out) == reference
+    return {"delay": delay, "writing": writing, "state": state, "identical": identical,
+            "partials_left": len(partials(out))}
+
+
+def run(work: Path, plan: CrashPlan = CrashPlan()) -> list[DrillResult]:
+    work.mkdir(parents=True, exist_ok=True)
+    source, out = make_source(work), work / "converted"
+    shutil.rmtree(out, ignore_errors=True)
+    staged, ended = reference_run(source, out, plan.profile)
+    reference = shard_digests(out)
+    rng = random.Random(plan.seed)
+    # the first kill aims at the middle of the write window, so even a short drill hits a half-written state
+    shares = [0.5] + [rng.uniform(-0.1, 1.0) for _ in range(plan.kills - 1)]
+    delays = [staged + share * (ended - staged) for share in shares]
+    trials = [_one_kill(source, out, plan, delay, reference) for delay in delays]
+    return evaluate(trials, len(reference))
+
+
+def evaluate(trials: list[dict], shards: int) -> list[DrillResult]:
+    states = {state: sum(t["state"] == state for t in trials) for state in ("absent", "verified", "broken")}
+    writing = sum(t["writing"] for t in trials)
+    bad_rerun = [t for t in trials if not t["identical"] or t["partials_left"]]
+    return [
+        DrillResult("converter crash: output after kill -9", f"absent or complete + verified ({len(trials)}/"
+                    f"{len(trials)})", f"{states['absent'] + states['verified']}/{len(trials)}: {states['absent']} "
+                    f"absent, {states['verified']} verified, {states['broken']} broken; {writing} kills landed "
+                    "while shards were being written", states["broken"] == 0 and writing > 0 and shards > 0,
+                    [f"kill at {t['delay']:.2f} s left a broken output" for t in trials if t["state"] == "broken"]
+                    + ([] if writing else ["no kill landed while writing: the drill proved nothing"])),
+        DrillResult("converter crash: re-run after each kill", "byte-identical shards, no partial dir left",
+                    f"{len(trials) - len(bad_rerun)}/{len(trials)} identical ({shards} shards compared)",
+                    not bad_rerun and shards > 0,
+                    [f"kill at {t['delay']:.2f} s: identical={t['identical']}, partial dirs left="
+                     f"{t['partials_left']}" for t in bad_rerun]),
+    ]
