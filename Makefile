@@ -88,10 +88,14 @@ bench: setup bench-setup ## aiperf against URL for PROFILE: table, plots, summar
 bench-overhead: setup bench-setup ## Same aiperf load direct, via adapter, via gateway+adapter (CPU stand-in)
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)
 
+BENCH_CONVERT_ARGS ?=
+bench-convert: setup ## Convert at A13B widths (~5 GB synthetic in /tmp, deleted after) vs cp: GB/s, ratio, peak RSS
+	$(PY) benchmarks/bench_convert.py $(BENCH_CONVERT_ARGS)
+
 drills: setup ## Fault drills (replica kill, converter crash, bad input, auth): table in reports/drills.md
 	$(CLI) drills --report reports/drills.md
 
-.PHONY: bench-setup bench bench-overhead drills
+.PHONY: bench-setup bench bench-overhead bench-convert drills
 
 ##@ Deploy
 k8s: setup ## Re-render k8s/overlays/<profile>/ and the golden k8s/rendered/<profile>.yaml from the profiles
