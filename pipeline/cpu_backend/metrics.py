@@ -68,6 +68,8 @@ class ServerMetrics:
                          for name, doc in COUNTERS.items()}
         self.success = Counter("trtllm_request_success", "Count of successfully processed requests.",
                                [*names, "finished_reason"], registry=self.registry)
+        for metric in [*self.histograms.values(), *self.counters.values()]:
+            metric.labels(**self.labels)  # expose zeros before the first request
         for name, doc in GAUGES.items():
             Gauge("trtllm_" + name, doc, names, registry=self.registry).labels(**self.labels).set_function(
                 gauges[name])
