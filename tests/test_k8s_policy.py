@@ -79,6 +79,12 @@ BREAKERS = [
     ("network-policy", "h200x2", lambda docs: model_policy(docs)["spec"]["ingress"][0]["ports"].append({"port": 8000})),
     ("network-policy", "h200x2", lambda docs: docs.remove(model_policy(docs))),
     ("network-policy", "cpu-tiny", lambda docs: model_policy(docs)["spec"].pop("policyTypes")),
+    ("gateway-rbac", "h200x2", lambda docs: find(docs, "Role", "hunyuan-trt-gateway-discovery")["rules"].append(
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})),
+    ("gateway-rbac", "h200x2", lambda docs: _set(find(docs, "Role", "hunyuan-trt-gateway-discovery")["rules"][0],
+                                                 "verbs", ["get"])),
+    ("gateway-rbac", "cpu-tiny", lambda docs: _set(find(docs, "RoleBinding", "hunyuan-trt-gateway-discovery"),
+                                                   "kind", "ClusterRoleBinding")),
     ("gpu-placement", "h200x2", lambda docs: pod(docs).pop("tolerations")),
     ("gpu-placement", "a100x2", lambda docs: _set(pod(docs)["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][0],

@@ -233,6 +233,26 @@ def check_autoscaling(docs, d: Deployment) -> list[str]:
     return bad
 
 
+def check_gateway_rbac(docs, d: Deployment) -> list[str]:
+    """The gateway's ServiceAccount may list and watch pods (discovery) and nothing else."""
+    _, pod = _workload(docs, GATEWAY)
+    account = pod.get("serviceAccountName")
+    bindings = [b for b in docs if b["kind"] in ("RoleBinding", "ClusterRoleBinding")
+                and any(s.get("kind") == "ServiceAccount" and s.get("name") == account for s in b.get("subjects", []))]
+    roles = {(r["kind"], r["metadata"]["name"]): r for r in docs if r["kind"] in ("Role", "ClusterRole")}
+    rules = [rule for b in bindings for rule in roles.get((b["roleRef"]["kind"], b["roleRef"]["name"]), {}).get(
+        "rules", [{"resources": ["<missing role>"]}])]
+    bad = [] if any({"list", "watch"} <= set(r.get("verbs", [])) and "pods" in r.get("resources", [])
+                    for r in rules) else [f"gateway account {account}: cannot list and watch pods (discovery)"]
+    bad += [f"gateway account {account}: {b['kind']} grants cluster-wide access" for b in bindings
+            if b["kind"] == "ClusterRoleBinding"]
+    for rule in rules:
+        extra = set(rule.get("resources", [])) - {"pods"} or set(rule.get("verbs", [])) - {"get", "list", "watch"}
+        if extra:
+            bad.append(f"gateway account {account}: rule {rule} grants more than reading pods ({sorted(extra)})")
+    return bad
+
+
 POLICIES = {
     "gpu-requests": check_gpu_requests,
     "probes": check_probes,
@@ -242,6 +262,7 @@ POLICIES = {
     "resources": check_resources,
     "gateway-api-key": check_gateway_api_key,
     "network-policy": check_network_policy,
+    "gateway-rbac": check_gateway_rbac,
     "gpu-placement": check_gpu_placement,
     "server-env": check_server_env,
     "rollout": check_rollout,
