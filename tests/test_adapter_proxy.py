@@ -151,6 +151,16 @@ def test_upstream_errors_keep_status_with_openai_body(adapter, status, stream):
     assert error["message"] == f"scripted error {status}" and error["code"] == status
 
 
+def test_unreadable_upstream_replies(adapter):
+    response = requests.post(f"{adapter}/v1/chat/completions", json=chat_body("garbage", False), timeout=30)
+    assert response.status_code == 502 and "unreadable completion" in response.json()["error"]["message"]
+    with requests.post(f"{adapter}/v1/chat/completions", json=chat_body("garbage", True), stream=True,
+                       timeout=30) as response:
+        lines = [line for line in response.iter_lines(decode_unicode=True) if line]
+    assert lines[0] == "data: not-json"  # relayed untouched
+    assert json.loads(lines[1][6:])["choices"][0]["delta"]["content"] == "ok" and lines[-1] == "data: [DONE]"
+
+
 def test_passthroughs(adapter, upstream):
     assert requests.get(f"{adapter}/health", timeout=5).status_code == 200
     models = requests.get(f"{adapter}/v1/models", timeout=5).json()

@@ -68,10 +68,13 @@ class Adapter:
             self.client = client
             yield
 
-    async def _send(self, request: Request, path: str, body: bytes) -> aiohttp.ClientResponse:
+    async def _send(self, request: Request, path: str, body: bytes, json_body: bool = False) -> aiohttp.ClientResponse:
         query = f"?{request.url.query}" if request.url.query else ""
-        return await self.client.request(request.method, path + query, data=body or None,
-                                         headers=_forward_headers(request.headers))
+        headers = _forward_headers(request.headers)
+        if json_body:
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            headers["content-type"] = "application/json"
+        return await self.client.request(request.method, path + query, data=body or None, headers=headers)
 
     async def chat(self, request: Request) -> Response:
         try:
@@ -85,15 +88,19 @@ class Adapter:
             return error_response(400, f"body: invalid JSON ({error})")
         body = _dumps(payload).encode()
         try:
-            upstream = await self._send(request, "/v1/chat/completions", body)
+            upstream = await self._send(request, "/v1/chat/completions", body, json_body=True)
         except aiohttp.ClientError as error:
             return error_response(502, f"upstream {self.upstream} unreachable: {error}", "upstream_error")
         if upstream.status >= 400:
             return await self._error(upstream)
         if not payload.get("stream"):
             async with upstream:
-                data = json.loads(await upstream.read())
-            return JSONResponse(transform_completion(data, self.model_name), upstream.status)
+                raw = await upstream.read()
+            try:
+                data = transform_completion(json.loads(raw), self.model_name)
+            except (ValueError, AttributeError, TypeError):
+                return error_response(502, f"upstream sent an unreadable completion: {raw[:200]!r}", "upstream_error")
+            return JSONResponse(data, upstream.status)
         return StreamingResponse(self._sse(upstream), media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def _error(self, upstream: aiohttp.ClientResponse) -> JSONResponse:
@@ -131,9 +138,17 @@ class Adapter:
             if data == "[DONE]":
                 tail = transformer.flush()
                 out.append((f"data: {_dumps(tail)}\n\n" if tail else "") + "data: [DONE]\n\n")
-            elif (chunk := transformer.chunk(json.loads(data))) is not None:
-                out.append(f"data: {_dumps(chunk)}\n\n")
+            else:
+                out.append(Adapter._chunk(transformer, data, line))
         return "".join(out)
+
+    @staticmethod
+    def _chunk(transformer: StreamTransformer, data: str, line: str) -> str:
+        try:
+            chunk = transformer.chunk(json.loads(data))
+        except (ValueError, AttributeError, TypeError):
+            return f"{line}\n\n"  # not a chat chunk: relay it untouched
+        return f"data: {_dumps(chunk)}\n\n" if chunk is not None else ""
 
     async def models(self, request: Request) -> Response:
         response = await self.passthrough(request)

@@ -5,6 +5,7 @@ The last user message selects what to send:
   "case:NAME [chunk:N]"  the corpus case's raw text as `content` (streamed in N-character pieces, default 3)
   "error:STATUS"         an error in trtllm-serve's shape ({"object": "error", ...}) with that status
   "hang"                 streams one piece, then waits until the client goes away (counted as cancelled)
+  "garbage"              a 200 that is not a chat completion (non-streamed), or a stream with a non-JSON event
 Debug endpoints: GET /debug/last_request (the last chat body), GET /debug/cancelled, POST /debug/exit?code=N.
 Used by the adapter, serve and smoke tests only.
 """
@@ -31,7 +32,7 @@ def _selector(body: dict) -> dict:
     text = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
     words = dict(word.split(":", 1) for word in text.split() if ":" in word)
     return {"case": words.get("case"), "chunk": int(words.get("chunk", 3)), "error": words.get("error"),
-            "hang": "hang" in text.split()}
+            "hang": "hang" in text.split(), "garbage": "garbage" in text.split()}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -72,6 +73,12 @@ async def _hang():
             STATE["cancelled"] += 1
 
 
+async def _garbage():
+    yield "data: not-json\n\n"
+    yield _chunk({"role": "assistant", "content": "<answer>\nok\n</answer>"}, "stop")
+    yield "data: [DONE]\n\n"
+
+
 async def chat(request):
     body = await request.json()
     STATE["last_request"] = body
@@ -80,6 +87,10 @@ async def chat(request):
         return _error(int(pick["error"]), f"scripted error {pick['error']}")
     if pick["hang"]:
         return StreamingResponse(_hang(), media_type="text/event-stream")
+    if pick["garbage"] and not body.get("stream"):
+        return PlainTextResponse("not json")
+    if pick["garbage"]:
+        return StreamingResponse(_garbage(), media_type="text/event-stream")
     case = CASES.get(pick["case"])
     if case is None:
         return _error(400, f"unknown case {pick['case']!r}")
