@@ -72,7 +72,7 @@ class SamplingFields(BaseModel):
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     top_k: int | None = Field(None, ge=-1)
     min_p: float | None = Field(None, ge=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2 ** 63), lt=2 ** 63)  # torch.Generator's range
     stop: str | list[str] | None = None
     stop_token_ids: list[int] | None = None
     stream: bool = False

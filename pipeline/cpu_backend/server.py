@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from pipeline.cpu_backend.protocol import ChatRequest, CompletionRequest, Reques
 from pipeline.cpu_backend.service import Service
 
 DISCONNECT_POLL_S = 0.2
+log = logging.getLogger(__name__)
 
 
 class Reply:
@@ -129,6 +131,11 @@ def create_app(service: Service) -> FastAPI:
     @app.exception_handler(RequestError)
     async def _request_error(_, exc: RequestError):
         return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(_, exc: Exception):
+        log.exception("request failed")
+        return error_response(RequestError(f"internal error: {exc}", status=500, err_type="InternalServerError"))
 
     @app.get("/health")
     async def health():

@@ -86,7 +86,7 @@ class Service:
         for p, prompt in enumerate(prompts):
             budget = self.engine.budget(len(prompt), limit)
             for j in range(req.n):
-                seed = None if sampling.seed is None else sampling.seed + j
+                seed = None if sampling.seed is None else (sampling.seed + j) % 2 ** 63
                 out.append((p * req.n + j, Job(
                     prompt_ids=prompt, max_new_tokens=budget, sampling=Sampling(**{**vars(sampling), "seed": seed}),
                     stops=req.stop_list(), stop_token_ids=set(req.stop_token_ids or ()),
