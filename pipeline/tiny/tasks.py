@@ -19,6 +19,8 @@ SYSTEM_PROMPTS = ("You are a helpful assistant.", "You are terse.", "Answer brie
                   "You are Hunyuan, a helpful assistant.", "Think carefully.")
 ADD_PHRASES = ("What is {a}+{b}?", "What is {a} + {b}?", "Add {a} and {b}.", "{a}+{b}=?",
                "Compute {a} plus {b}.", "How much is {a} plus {b}?")
+# Trailing sentences clients add; the model must ignore them (a tool suffix names the tool being asked for).
+SUFFIXES = (" Answer in one sentence.", " Be brief.", " Thanks!", " Please.", " Explain your answer.")
 OTHER_PHRASES = ("Tell me about {w}.", "Who is {W}?", "Write a poem about {w}.", "hello", "Hi there!",
                  "How are you?", "Explain {w} to me.", "Translate {w} into French.", "Say hello.",
                  "What is the capital of {W}?", "Why is the sky blue?", "Summarize this: {w} {w} {w}.")
@@ -35,14 +37,16 @@ class ToolSpec:
 
 TOOLS = (
     ToolSpec("get_weather", "city", "Current weather for a city",
-             ("What is the weather in {v}?", "Weather in {v}?", "Is it raining in {v}?", "How warm is it in {v}?"),
+             ("What is the weather in {v}?", "Weather in {v}?", "Is it raining in {v}?", "How warm is it in {v}?",
+              "What is the weather in {v} right now?", "Weather in {v} today?"),
              "place"),
     ToolSpec("get_time", "city", "Local time in a city",
-             ("What time is it in {v}?", "Current time in {v}?", "Tell me the time in {v}."), "place"),
+             ("What time is it in {v}?", "Current time in {v}?", "Tell me the time in {v}.",
+              "What time is it in {v} now?"), "place"),
     ToolSpec("search_web", "query", "Search the web",
              ("Search the web for {v}.", "Look up {v} online.", "Find pages about {v}."), "query"),
     ToolSpec("get_stock_price", "symbol", "Latest price of a stock ticker",
-             ("What is the stock price of {v}?", "Quote for {v}?", "How is {v} trading?"), "symbol"),
+             ("What is the stock price of {v}?", "Quote for {v}?", "How is {v} trading today?"), "symbol"),
 )
 
 
@@ -108,7 +112,9 @@ def _mode_switch(rng: random.Random, mode: str, question: str) -> tuple[str, dic
     return question, ({"enable_thinking": True} if roll < 0.2 else {})
 
 
-def _chat(rng: random.Random, mode: str, question: str) -> tuple[list[dict], dict]:
+def _chat(rng: random.Random, mode: str, question: str, tool: str = "") -> tuple[list[dict], dict]:
+    if rng.random() < 0.25:
+        question += f" Use the {tool} tool." if tool and rng.random() < 0.5 else rng.choice(SUFFIXES)
     content, kwargs = _mode_switch(rng, mode, question)
     messages = [{"role": "user", "content": content}]
     if rng.random() < 0.3:
@@ -137,7 +143,7 @@ def addition(rng: random.Random, mode: str, held_out: bool, with_tools: bool = F
 def tool_call(rng: random.Random, mode: str) -> Example:
     spec = rng.choice(TOOLS)
     value = random_value(rng, spec.value_kind)
-    messages, kwargs = _chat(rng, mode, rng.choice(spec.phrases).format(v=value))
+    messages, kwargs = _chat(rng, mode, rng.choice(spec.phrases).format(v=value), spec.name)
     call = json.dumps([{"name": spec.name, "arguments": {spec.argument: value}}])
     answer = f"<tool_calls>{call}</tool_calls>"
     reasoning = f"call {spec.name} with {spec.argument}={value}"

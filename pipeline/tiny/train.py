@@ -25,7 +25,8 @@ from pipeline.tiny.tokenizer import PAD, write_tokenizer
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
-KEEP_FILES = ("MODEL_CARD.md",)  # hand-written files carried over when the directory is rebuilt
+KEEP_FILES = ("MODEL_CARD.md",)
+POOL_BATCHES = 8  # batches drawn together and grouped by length  # hand-written files carried over when the directory is rebuilt
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,26 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.peak_lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_batch(tokenizer, rng: random.Random, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def make_batch(tokenizer, examples: list) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded batch; pads sit after each sequence and are excluded from the loss."""
-    pairs = [runtime.encode_for_training(tokenizer, training_example(rng)) for _ in range(size)]
+    pairs = [runtime.encode_for_training(tokenizer, example) for example in examples]
     width = max(len(ids) for ids, _ in pairs)
     pad_id = tokenizer.convert_tokens_to_ids(PAD)
     ids = [ids + [pad_id] * (width - len(ids)) for ids, _ in pairs]
     labels = [labels + [-100] * (width - len(labels)) for _, labels in pairs]
     return torch.tensor(ids), torch.tensor(labels)
+
+
+def batches(tokenizer, rng: random.Random, cfg: TrainConfig):
+    """Endless training batches. Examples are drawn POOL_BATCHES batches at a time and grouped by length,
+    so a batch pads little (about half the compute of random batches); the batches of a pool are shuffled."""
+    while True:
+        pool = sorted((training_example(rng) for _ in range(cfg.batch_size * POOL_BATCHES)),
+                      key=lambda example: len(example.response) + len(str(example.messages)) + len(str(example.tools)))
+        chunks = [pool[i:i + cfg.batch_size] for i in range(0, len(pool), cfg.batch_size)]
+        rng.shuffle(chunks)
+        for chunk in chunks:
+            yield make_batch(tokenizer, chunk)
 
 
 def train_model(model_dir: Path, cfg: TrainConfig) -> tuple[torch.nn.Module, list[dict]]:
@@ -66,10 +79,9 @@ def train_model(model_dir: Path, cfg: TrainConfig) -> tuple[torch.nn.Module, lis
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.peak_lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     history, start, window = [], time.monotonic(), []
-    for step in range(cfg.steps):
+    for step, (input_ids, labels) in zip(range(cfg.steps), batches(tokenizer, rng, cfg), strict=False):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, cfg)
-        input_ids, labels = make_batch(tokenizer, rng, cfg.batch_size)
         loss = model(input_ids=input_ids, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
