@@ -48,8 +48,12 @@ class Serve:
 
     def stop(self):
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            self.process.terminate()  # serve forwards it to the backend
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
         # a backend left behind would keep its port: kill whatever still answers there
         try:
             requests.post(f"http://127.0.0.1:{self.backend_port}/debug/exit?code=0", timeout=1)

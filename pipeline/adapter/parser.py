@@ -129,7 +129,9 @@ class _Sections:
                 return True
         if any(opener.startswith(head) for opener in openers):
             return False
-        self.buffer, self.state = head if self.state == "gap" else self.buffer, "answer"
+        if self.state == "gap":
+            self.buffer = head  # text after </think> without <answer>: content, minus the format's whitespace
+        self.state = "answer"
         return True
 
     def _think(self, out) -> bool:
