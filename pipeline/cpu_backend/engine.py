@@ -9,7 +9,6 @@ it is the adapter's job, exactly as with trtllm-serve.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -162,8 +161,3 @@ def _id_set(value) -> set[int]:
         return set()
     return {value} if isinstance(value, int) else set(value)
 
-
-def describe(engine: Engine) -> str:
-    cfg = engine.model.config
-    return json.dumps({"layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "vocab": cfg.vocab_size,
-                       "max_seq_len": engine.max_seq_len})
