@@ -24,7 +24,8 @@ def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path):
     for sub in ("base", "components", "overlays", "rendered"):
         subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / sub), str(tmp_path / sub)], check=True)
     patch = tmp_path / "overlays" / "h200x1" / "model-server.yaml"
-    patch.write_text(patch.read_text().replace("failureThreshold: 76", "failureThreshold: 7"))
+    threshold = deployment_for("h200x1").startup_failure_threshold
+    patch.write_text(patch.read_text().replace(f"failureThreshold: {threshold}", "failureThreshold: 7"))
     (tmp_path / "rendered" / "gone.yaml").write_text("kind: List\n")
     assert render_mod.stale_files(tmp_path) == ["overlays/h200x1/model-server.yaml", "rendered/gone.yaml"]
 
@@ -86,7 +87,8 @@ def test_kustomize_failure_is_one_clear_line(tmp_path):
 def test_policy_violations_name_the_profile_and_policy(tmp_path):
     subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / "rendered"), str(tmp_path / "rendered")], check=True)
     golden = tmp_path / "rendered" / "h200x1.yaml"
-    golden.write_text(golden.read_text().replace("failureThreshold: 76", "failureThreshold: 7"))
+    threshold = deployment_for("h200x1").startup_failure_threshold
+    golden.write_text(golden.read_text().replace(f"failureThreshold: {threshold}", "failureThreshold: 7"))
     found = render_mod.policy_violations(tmp_path)
     assert found and all(v.startswith("h200x1: probe-budget:") for v in found)
     assert render_mod.policy_violations() == []
