@@ -16,6 +16,7 @@ from pipeline.adapter.parser import HunyuanParser, new_call_id, parse_text
 EFFORT_THINKS = {"none": False, "minimal": False, "low": True, "medium": True, "high": True}
 THINKING_TYPES = {"enabled": True, "disabled": False}
 PROMPT_SWITCHES = (("/no_think", False), ("/think", True))
+EMPTY_DROPPED = {"content", "reasoning_content", "tool_calls"}  # null/empty upstream delta fields carry nothing
 
 
 class RequestError(ValueError):
@@ -131,7 +132,7 @@ class StreamTransformer:
         parser = self.parsers.get(index)
         if parser is None:
             parser = self.parsers[index] = HunyuanParser()
-        delta = choice.get("delta") or {}
+        delta = {k: v for k, v in (choice.get("delta") or {}).items() if v or k not in EMPTY_DROPPED}
         text = delta.pop("content", None)
         events = parser.feed(text) if text else []
         finished = choice.get("finish_reason") is not None
@@ -151,7 +152,7 @@ class StreamTransformer:
                 calls.append(value)
             else:
                 key = "reasoning_content" if kind == "reasoning" else "content"
-                delta[key] = delta.get(key, "") + value
+                delta[key] = (delta.get(key) or "") + value  # upstream may send explicit nulls
         if calls:
             first = parser.tool_calls - len(calls)
             delta["tool_calls"] = [openai_tool_call(call, first + n) for n, call in enumerate(calls)]

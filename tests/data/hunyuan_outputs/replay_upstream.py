@@ -41,6 +41,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _chunk(delta: dict, finish=None) -> str:
+    delta = {"reasoning_content": None, **delta}  # explicit nulls, as pydantic dumps without exclude_none
     data = {"id": "chatcmpl-replay", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": STATE["model"], "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                                   "finish_reason": finish, "stop_reason": None}]}
