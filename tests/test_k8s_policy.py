@@ -55,8 +55,8 @@ BREAKERS = [
     ("probes", "h200x2", lambda docs: server(docs).pop("startupProbe")),
     ("probes", "h200x2", lambda docs: _set(server(docs)["livenessProbe"]["httpGet"], "path", "/v1/models")),
     ("probes", "cpu-tiny", lambda docs: gateway(docs).pop("readinessProbe")),
-    ("probe-budget", "h200x2", lambda docs: _set(server(docs)["startupProbe"], "failureThreshold", 60)),
-    ("probe-budget", "h100x2", lambda docs: _set(server(docs)["startupProbe"], "periodSeconds", 5)),
+    ("probe-budget", "h200x2", lambda docs: _set(server(docs)["startupProbe"], "failureThreshold", 1)),
+    ("probe-budget", "h100x2", lambda docs: _set(server(docs)["startupProbe"], "periodSeconds", 1)),
     ("shm", "h200x2", lambda docs: pod(docs)["volumes"][0]["emptyDir"].pop("medium")),
     ("shm", "h200x2", lambda docs: _set(server(docs), "volumeMounts",
                                         [m for m in server(docs)["volumeMounts"] if m["name"] != "dshm"])),
@@ -100,7 +100,7 @@ BREAKERS = [
     ("autoscaling", "h200x2", lambda docs: _set(find(docs, "ScaledObject", "hunyuan-trt-model")["spec"],
                                                 "minReplicaCount", 0)),
     ("autoscaling", "h200x2", lambda docs: _set(find(docs, "ScaledObject", "hunyuan-trt-model")["spec"]["advanced"][
-        "horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"], "stabilizationWindowSeconds", 300)),
+        "horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"], "stabilizationWindowSeconds", 0)),
 ]
 
 
