@@ -90,6 +90,7 @@ bench-overhead: setup bench-setup ## Same aiperf load direct, via adapter, via g
 
 BENCH_CONVERT_ARGS ?=
 bench-convert: setup ## Convert at A13B widths (~5 GB synthetic in /tmp, deleted after) vs cp: GB/s, ratio, peak RSS
+	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
 	$(PY) benchmarks/bench_convert.py $(BENCH_CONVERT_ARGS)
 
 drills: setup ## Fault drills (replica kill, converter crash, bad input, auth): table in reports/drills.md

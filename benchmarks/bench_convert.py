@@ -5,8 +5,8 @@ of width 3072, LAYERS layers, bf16, several shards), then times, on the same war
   cp      `cp --reflink=never -r` of the shard files + `sync` of the copies (bytes on disk);
   convert `hunyuan-trt convert --tp 2 --ep 2` in a child process (includes interpreter start-up; the
           converter fsyncs every file before its atomic rename);
-and prints GB/s of source bytes for both, the ratio convert/cp, and the converter's peak RSS (ru_maxrss of
-the child). Everything under the temp dir is deleted at the end, also on failure.
+and prints GB/s of source bytes for both, the ratio convert/cp, and the converter's peak RSS (GNU
+`/usr/bin/time -v`). Everything under the temp dir is deleted at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from pipeline.tinygen import tiny_config, write_checkpoint
 
+GNU_TIME = "/usr/bin/time"  # GNU time (Debian package `time`): peak RSS of the converter
 A13B_WIDTHS = {"hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
                "intermediate_size": 3072, "num_experts": 64, "moe_topk": 8, "max_position_embeddings": 32768,
                "torch_dtype": "bfloat16"}
@@ -33,10 +33,16 @@ def source_bytes(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.glob("*.safetensors"))
 
 
-def timed(command: list[str]) -> tuple[float, str]:
+def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     start = time.monotonic()
-    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
-    return time.monotonic() - start, done.stdout
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return time.monotonic() - start, done
+
+
+def peak_rss_bytes(time_report: str) -> int:
+    """From GNU time -v. Not ru_maxrss of our own child: Linux carries the parent's peak across fork/exec,
+    and this process has just generated gigabytes; time's child is forked from the small `time` process."""
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_report).group(1)) * 1024
 
 
 def run(layers: int, vocab: int, shards: int, workers: int) -> dict:
@@ -55,12 +61,12 @@ def run(layers: int, vocab: int, shards: int, workers: int) -> dict:
             ["sync", *(str(p) for p in copy.iterdir())])[0]
         shutil.rmtree(copy)
         out = work / "trt"
-        convert_seconds, report = timed([sys.executable, "-c", "from pipeline.cli import main; main()", "convert",
+        convert_seconds, report = timed([GNU_TIME, "-v", sys.executable, "-c", "from pipeline.cli import main; main()", "convert",
                                  "--model-dir", str(hf), "--profile", "h200x2", "--tp", "2", "--ep", "2",
                                  "--workers", str(workers), "--out", str(out)])
-        internal = float(re.search(r" in ([0-9.]+) s ", report).group(1))  # the converter's own write time
+        internal = float(re.search(r" in ([0-9.]+) s ", report.stdout).group(1))  # the converter's own write time
         written = sum(p.stat().st_size for p in out.iterdir())
-        peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        peak_rss = peak_rss_bytes(report.stderr)
         return {"layers": layers, "source_gb": size / 1e9, "written_gb": written / 1e9, "generate_s": generated,
                 "cp_s": cp_seconds, "cp_gb_s": size / 1e9 / cp_seconds, "convert_s": convert_seconds,
                 "convert_gb_s": size / 1e9 / convert_seconds, "ratio": cp_seconds / convert_seconds,

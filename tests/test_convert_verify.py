@@ -114,3 +114,19 @@ def test_progress_and_dry_run(run_cli, hf_dir, tmp_path):
 def test_help_names_the_yaml_keys(run_cli):
     text = run_cli("convert", "--help").output
     assert all(key in text for key in ("tp_size", "moe_ep_size", "moe_tp_size"))
+
+
+def test_checkpoint_saved_by_transformers_converts_and_verifies(run_cli, tmp_path):
+    """A single model.safetensors as transformers' save_pretrained writes it (fp32 router, per-expert keys),
+    next to a hand-written A13B-style config.json — the shape of the embedded tiny model's weights."""
+    from transformers import HunYuanMoEV1Config, HunYuanMoEV1ForCausalLM
+
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps(tiny_config(vocab_size=128)))
+    torch.manual_seed(0)
+    HunYuanMoEV1ForCausalLM(HunYuanMoEV1Config.from_pretrained(hf)).save_pretrained(tmp_path / "saved")
+    (tmp_path / "saved" / "model.safetensors").rename(hf / "model.safetensors")
+    convert(run_cli, hf, tmp_path / "ckpt", 2, 1, 2)
+    result = run_cli("verify", "--checkpoint", tmp_path / "ckpt", "--hf-dir", hf)
+    assert result.exit_code == 0, result.output
