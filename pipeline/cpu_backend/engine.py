@@ -53,16 +53,21 @@ class Engine:
     """A causal LM with its tokenizer and the limits the server enforces."""
 
     def __init__(self, model_dir: Path, max_seq_len: int):
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise PipelineError(f"{model_dir}/config.json: not found (expected a Hugging Face model directory)")
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model_dir, dtype=torch.float32, experts_implementation="eager").eval()
+        except (OSError, ValueError, KeyError, SafetensorError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PipelineError(f"{model_dir}: cannot load the checkpoint: {first}") from None
         if self.tokenizer.chat_template is None:
             raise PipelineError(f"{model_dir}: the tokenizer has no chat template (chat_template.jinja)")
-        self.model = AutoModelForCausalLM.from_pretrained(
-            model_dir, dtype=torch.float32, experts_implementation="eager").eval()
         context = int(getattr(self.model.config, "max_position_embeddings", max_seq_len))
         self.max_seq_len = min(max_seq_len, context)
         if self.max_seq_len < max_seq_len:
