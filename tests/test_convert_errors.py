@@ -179,3 +179,21 @@ def test_interrupted_run_leaves_no_output_and_stale_partials_are_removed(run_cli
     result = convert(run_cli, hf_dir, out, "--tp", 2, "--ep", 2)
     assert result.exit_code != 0 and not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
+
+
+def test_out_must_not_replace_the_source(run_cli, hf_dir):
+    for out in (hf_dir, hf_dir.parent):
+        result = convert(run_cli, hf_dir, out, "--tp", 2, "--ep", 2)
+        assert result.exit_code == 2 and "would replace the source checkpoint" in result.stderr
+    assert (hf_dir / SHARD).is_file()
+
+
+def test_verify_bad_input_is_one_line(run_cli, hf_dir, tmp_path):
+    out = tmp_path / "ckpt"
+    assert convert(run_cli, hf_dir, out, "--tp", 2, "--ep", 2).exit_code == 0
+    missing_hf = run_cli("verify", "--checkpoint", out, "--hf-dir", tmp_path / "nowhere")
+    assert missing_hf.exit_code == 2 and "nowhere" in missing_hf.stderr and "Traceback" not in missing_hf.output
+    (out / "rank1.safetensors").unlink()
+    result = run_cli("verify", "--checkpoint", out, "--hf-dir", hf_dir)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == f"Error: {out / 'rank1.safetensors'}: missing (config.json says world_size=2)"

@@ -3,5 +3,6 @@
 Modules, one job each: `st_format` (safetensors header bytes), `source` (the HF shard index, bounded reads),
 `layout` (which slice each rank owns), `mapping` (THE HF → TRT-LLM table), `plan` (table × layout × source →
 every output tensor and the source slices it is made of), `trt_config` (the checkpoint config.json),
-`writer` (streams a plan to rank files), `manifest` (fingerprints, no-op detection), `reassemble` (inverse).
+`writer` (streams a plan to rank files, atomically), `progress`, `manifest` (fingerprints, no-op detection),
+`reassemble` (the inverse, used by verify), `build` (the stage end to end: profile + flags → written checkpoint).
 """

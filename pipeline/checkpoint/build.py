@@ -14,6 +14,7 @@ from pipeline.checkpoint.plan import CheckpointPlan, build_plan
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.checkpoint.trt_config import checkpoint_config
 from pipeline.checkpoint.writer import atomic_directory, write_ranks
+from pipeline.errors import PipelineError
 from pipeline.model import ModelSpec
 from pipeline.profiles import Profile, load_profile, profile_path, resolve_raw
 
@@ -70,7 +71,15 @@ def resolve(request: ConvertRequest) -> tuple[Profile, ModelSpec, Layout, list[s
     return profile, spec, Layout(profile.tp_size, profile.moe_tp_size, profile.moe_ep_size), notes
 
 
+def check_paths(model_dir: Path, out: Path) -> None:
+    """--out is replaced as a whole, so it must not be, or contain, the source."""
+    source, target = Path(model_dir).resolve(), Path(out).resolve()
+    if source == target or target in source.parents:
+        raise PipelineError(f"--out {out}: would replace the source checkpoint {model_dir}; expected a separate directory")
+
+
 def convert(request: ConvertRequest) -> ConvertResult:
+    check_paths(request.model_dir, request.out)
     profile, spec, layout, notes = resolve(request)
     source = SourceCheckpoint(request.model_dir)
     plan = build_plan(spec, layout, source)
