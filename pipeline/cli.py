@@ -16,6 +16,8 @@ COMMANDS = {
     "inspect": "pipeline.commands.inspect:inspect_cmd",
     "profiles": "pipeline.commands.profiles:profiles",
     "plan": "pipeline.commands.plan:plan",
+    "bench-overhead": "pipeline.commands.bench:bench_overhead",
+    "drills": "pipeline.commands.drills:drills",
     "tiny": "pipeline.commands.tiny:tiny",
     "convert": "pipeline.commands.convert:convert_cmd",
     "verify": "pipeline.commands.verify:verify_cmd",

@@ -7,6 +7,7 @@ levels; then a markdown table, PNG plots and summary.json with the profile's pla
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -113,3 +114,37 @@ def bench(url, profile, concurrency, isl, osl, goodput, thinking, requests_per_u
         write_report(summary, out, {"aiperf": Path(tmp) / "aiperf"})
     click.echo((out / "report.md").read_text())
     click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
+
+
+@click.command("bench-overhead")
+@click.option("--model-dir", type=click.Path(path_type=Path), default=TINY_MODEL_DIR,
+              show_default="the embedded hunyuan-tiny", help="Model the CPU replica serves (and its tokenizer).")
+@click.option("--concurrency", default="1,16", show_default=True, help="Comma-separated concurrency levels.")
+@click.option("--isl", default=128, show_default=True, type=click.IntRange(min=1), help="Input tokens per request.")
+@click.option("--osl", default=32, show_default=True, type=click.IntRange(min=1), help="Output tokens per request.")
+@click.option("--requests-per-user", default=6, show_default=True, type=click.IntRange(min=1),
+              help="Requests per concurrent user at each level.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/overhead"), show_default=True,
+              help="Directory for overhead.md, overhead.json and the raw aiperf exports.")
+def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, out):
+    """The same aiperf load direct to a CPU replica, via the adapter, via smg + adapter: added latency per hop."""
+    from pipeline.bench.overhead import OverheadPlan, comparison_rows, goals, markdown, measure
+    from pipeline.drills.table import markdown as goal_table
+    from pipeline.drills.topology import check_model_dir
+
+    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user)
+    tokenizer = check_tokenizer(check_model_dir(model_dir))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
+        rows = comparison_rows(measure(model_dir, Path(tmp), tokenizer, plan))
+        results = goals(rows)
+        staging = Path(tmp) / "report"
+        staging.mkdir()
+        (staging / "overhead.md").write_text(f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\n"
+                                             f"ISL {isl} / OSL {osl}, thinking off.\n\n{markdown(rows)}\n"
+                                             f"{goal_table(results).replace('# Fault drills', '## Goals')}")
+        (staging / "overhead.json").write_text(json.dumps({"plan": plan.__dict__, "rows": rows}, indent=2) + "\n")
+        shutil.move(str(Path(tmp) / "aiperf"), staging / "aiperf")
+        shutil.rmtree(out, ignore_errors=True)
+        staging.rename(out)
+    click.echo((out / "overhead.md").read_text())

@@ -1,8 +1,9 @@
 """Converter crash: kill -9 `hunyuan-trt convert` at random points, then check what it left behind.
 
 A source checkpoint large enough that writing takes a measurable time is generated with `make-tiny`.
-A reference run records when the hidden `.OUT.partial-PID` directory appears and when the process ends; the
-first kill lands in the middle of that window, the others at seeded random points of it (a few just before). After each kill the output
+A reference run records when the hidden `.OUT.partial-PID` directory appears and when OUT appears; each
+kill waits for the partial directory, then lands at a seeded random point of that write window (the first
+early in it, a few just after it). After each kill the output
 directory must be absent, or complete and pass `verify`; a re-run must finish with shards byte-identical to
 the reference and leave no partial directory behind.
 """
@@ -24,12 +25,13 @@ from pipeline.errors import PipelineError
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.procs import ManagedProcess
 
-# A13B-style config scaled so that conversion writes ~50 MB (fp32): long enough to be hit while writing.
-SIZES = {"hidden_size": 256, "intermediate_size": 256, "num_experts": 16, "vocab_size": 2048,
-         "num_attention_heads": 8, "num_key_value_heads": 4, "attention_head_dim": 32, "head_dim": 32}
-PER_LAYER = {"moe_intermediate_size": 256, "moe_topk": 2, "num_shared_expert": 1}
+# A13B-style config scaled so that conversion writes ~120 MB (fp32): a write window of ~0.2 s on the
+# development machine, long enough to be hit by a kill polled every 2 ms.
+SIZES = {"hidden_size": 512, "intermediate_size": 512, "num_experts": 16, "vocab_size": 4096,
+         "num_attention_heads": 8, "num_key_value_heads": 4, "attention_head_dim": 64, "head_dim": 64}
+PER_LAYER = {"moe_intermediate_size": 512, "moe_topk": 2, "num_shared_expert": 1}
 LAYERS = 2
-POLL_S = 0.005
+POLL_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -68,23 +70,32 @@ def partials(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f".{out.name}.partial-*"))
 
 
-def reference_run(source: Path, out: Path, profile: str) -> tuple[float, float]:
-    """Convert once, watching the clock: (seconds until the partial dir appears, seconds until exit)."""
+def reference_run(source: Path, out: Path, profile: str) -> float:
+    """Convert once, watching the clock: seconds from the partial directory appearing to the output appearing."""
     process = ManagedProcess(cli("convert", "--model-dir", source, "--profile", profile, "--out", out)).start()
-    started, staged = time.monotonic(), None
+    staged = renamed = None
     while process.process.poll() is None:
+        now = time.monotonic()
         if staged is None and partials(out):
-            staged = time.monotonic() - started
+            staged = now
+        if renamed is None and out.exists():
+            renamed = now
         time.sleep(POLL_S)
-    if process.process.returncode != 0:
+    if process.process.returncode != 0 or not out.exists():
         raise PipelineError(f"converter drill: reference convert exited with {process.process.returncode}")
-    ended = time.monotonic() - started
-    return (staged if staged is not None else ended * 0.8), ended
+    renamed = renamed or time.monotonic()
+    return renamed - (staged or renamed)
 
 
 def kill_at(source: Path, out: Path, profile: str, delay: float) -> bool:
-    """Start convert, kill -9 its process group after `delay` s; True if it was writing at that moment."""
+    """Start convert; once its partial directory appears, wait `delay` s and kill -9 its process group.
+
+    Anchoring on the partial directory (not on the start) keeps the kill inside the write phase however
+    long the imports take on a busy machine. True if the process was still writing when killed.
+    """
     process = ManagedProcess(cli("convert", "--model-dir", source, "--profile", profile, "--out", out)).start()
+    while not partials(out) and process.process.poll() is None:
+        time.sleep(POLL_S)
     deadline = time.monotonic() + delay
     while time.monotonic() < deadline and process.process.poll() is None:
         time.sleep(POLL_S)
@@ -117,12 +128,13 @@ def run(work: Path, plan: CrashPlan = CrashPlan()) -> list[DrillResult]:
     work.mkdir(parents=True, exist_ok=True)
     source, out = make_source(work), work / "converted"
     shutil.rmtree(out, ignore_errors=True)
-    staged, ended = reference_run(source, out, plan.profile)
+    window = reference_run(source, out, plan.profile)
     reference = shard_digests(out)
     rng = random.Random(plan.seed)
-    # the first kill aims at the middle of the write window, so even a short drill hits a half-written state
-    shares = [0.5] + [rng.uniform(-0.1, 1.0) for _ in range(plan.kills - 1)]
-    delays = [staged + share * (ended - staged) for share in shares]
+    # delays after the partial directory appears; the first lands early in the write window, so even the
+    # short drill hits a half-written state; the rest are spread over the window and a little past it
+    shares = [0.3] + [rng.uniform(0.0, 1.2) for _ in range(plan.kills - 1)]
+    delays = [share * window for share in shares]
     trials = [_one_kill(source, out, plan, delay, reference) for delay in delays]
     return evaluate(trials, len(reference))
 
@@ -136,11 +148,11 @@ def evaluate(trials: list[dict], shards: int) -> list[DrillResult]:
                     f"{len(trials)})", f"{states['absent'] + states['verified']}/{len(trials)}: {states['absent']} "
                     f"absent, {states['verified']} verified, {states['broken']} broken; {writing} kills landed "
                     "while shards were being written", states["broken"] == 0 and writing > 0 and shards > 0,
-                    [f"kill at {t['delay']:.2f} s left a broken output" for t in trials if t["state"] == "broken"]
+                    [f"kill {t['delay']:.2f} s into writing left a broken output" for t in trials if t["state"] == "broken"]
                     + ([] if writing else ["no kill landed while writing: the drill proved nothing"])),
         DrillResult("converter crash: re-run after each kill", "byte-identical shards, no partial dir left",
                     f"{len(trials) - len(bad_rerun)}/{len(trials)} identical ({shards} shards compared)",
                     not bad_rerun and shards > 0,
-                    [f"kill at {t['delay']:.2f} s: identical={t['identical']}, partial dirs left="
+                    [f"kill {t['delay']:.2f} s into writing: identical={t['identical']}, partial dirs left="
                      f"{t['partials_left']}" for t in bad_rerun]),
     ]

@@ -1,0 +1,97 @@
+"""Overhead benchmark: the same aiperf workload direct to a CPU replica, through the adapter, and through
+smg + adapter, in one run; added TTFT/ITL per hop and throughput ratios against direct.
+
+Goals (issue "Bench and faults"): added p50 <= 2 ms per hop; throughput >= 0.9x direct at the highest
+concurrency. On the 2-core development machine the client, the replica, the adapter and smg share the cores,
+so the numbers include their CPU contention; they bound the overhead from above.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline.bench.aiperf import Workload, run_aiperf
+from pipeline.bench.results import Cell, load_cells
+from pipeline.drills.table import DrillResult
+from pipeline.drills.topology import SERVED_NAME, Topology
+
+HOP_GOAL_MS = 2.0
+THROUGHPUT_GOAL = 0.9
+# (label, metric tag, statistic) compared between paths
+LATENCIES = (("TTFT p50", "time_to_first_token", "p50"), ("TTFT p99", "time_to_first_token", "p99"),
+             ("ITL p50", "inter_token_latency", "p50"), ("ITL p99", "inter_token_latency", "p99"))
+PATHS = ("direct", "adapter", "gateway+adapter")
+
+
+@dataclass(frozen=True)
+class OverheadPlan:
+    concurrency: tuple[int, ...] = (1, 16)
+    isl: int = 128
+    osl: int = 32
+    requests_per_user: int = 6
+
+
+def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadPlan) -> dict[str, list[Cell]]:
+    """Run the workload against each path of one replica + adapter + smg chain."""
+    key = secrets.token_urlsafe(24)
+    with Topology(model_dir, work / "logs", replicas=1, adapters=True, gateway_key=key) as chain:
+        urls = {"direct": chain.replicas[0].url, "adapter": chain.adapters[0].url, "gateway+adapter": chain.gateway.url}
+        base = Workload(url="", model=SERVED_NAME, tokenizer=tokenizer, concurrency=plan.concurrency, isl=plan.isl,
+                        osl=plan.osl, requests_per_user=plan.requests_per_user, goodput="")
+        return {path: load_cells(run_aiperf(replace(base, url=urls[path], api_key=key if "gateway" in path else None),
+                                            work / "aiperf" / path.replace("+", "-")))
+                for path in PATHS}
+
+
+def _by_concurrency(cells: list[Cell]) -> dict[int, Cell]:
+    return {cell.concurrency: cell for cell in cells}
+
+
+def comparison_rows(measured: dict[str, list[Cell]]) -> list[dict]:
+    """One row per path and concurrency: latencies, output tok/s, and deltas against the previous hop."""
+    rows, previous = [], None
+    for path in PATHS:
+        cells = _by_concurrency(measured[path])
+        direct = _by_concurrency(measured["direct"])
+        for level, cell in cells.items():
+            row = {"path": path, "concurrency": level,
+                   "output_tok_s": cell.stat("output_token_throughput"),
+                   "ratio_to_direct": cell.stat("output_token_throughput") / direct[level].stat("output_token_throughput")}
+            for label, tag, stat in LATENCIES:
+                row[label] = cell.stat(tag, stat)
+                hop = _by_concurrency(measured[previous])[level].stat(tag, stat) if previous else None
+                row[f"{label} added"] = None if hop is None else cell.stat(tag, stat) - hop
+            rows.append(row)
+        previous = path
+    return rows
+
+
+def goals(rows: list[dict]) -> list[DrillResult]:
+    top = max(row["concurrency"] for row in rows)
+    results = []
+    for row in rows:
+        if row["path"] == "direct":
+            continue
+        for label in ("TTFT p50", "ITL p50"):
+            added = row[f"{label} added"]
+            results.append(DrillResult(f"overhead: {row['path']} hop, {label}, c={row['concurrency']}",
+                                       f"<= {HOP_GOAL_MS:g} ms added", f"{added:+.2f} ms", added <= HOP_GOAL_MS))
+        if row["concurrency"] == top:
+            results.append(DrillResult(f"overhead: {row['path']} throughput, c={top}", f">= {THROUGHPUT_GOAL:g}x direct",
+                                       f"{row['ratio_to_direct']:.3f}x ({row['output_tok_s']:.0f} tok/s)",
+                                       row["ratio_to_direct"] >= THROUGHPUT_GOAL))
+    return results
+
+
+def markdown(rows: list[dict]) -> str:
+    headers = ["path", "concurrency", *(label for label, *_ in LATENCIES), "TTFT p50 added", "ITL p50 added",
+               "output tok/s", "x direct"]
+    lines = ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+    for row in rows:
+        added = [("–" if row[f"{k} added"] is None else f"{row[f'{k} added']:+.2f}") for k in ("TTFT p50", "ITL p50")]
+        cells = [row["path"], str(row["concurrency"]), *(f"{row[label]:.2f}" for label, *_ in LATENCIES), *added,
+                 f"{row['output_tok_s']:.1f}", f"{row['ratio_to_direct']:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,50 @@
+"""`hunyuan-trt drills`: run the fault drills, print one table (drill, goal, measured, result), write it.
+
+Exit 0 when every goal is met, 1 when one is missed, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from pipeline.drills.suite import DRILLS, Context, run_drills
+from pipeline.drills.table import markdown, write_report
+from pipeline.drills.topology import check_model_dir
+from pipeline.errors import PipelineError, did_you_mean
+from pipeline.model import TINY_MODEL_DIR
+
+
+def parse_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in DRILLS:
+            raise PipelineError(f"--only '{name}': unknown drill{did_you_mean(name, DRILLS)}; "
+                                f"expected some of {', '.join(DRILLS)}")
+    return names or list(DRILLS)
+
+
+@click.command()
+@click.option("--only", default=",".join(DRILLS), show_default=True, help="Comma-separated drills to run.")
+@click.option("--short", is_flag=True, help="The short form that `make test` runs (fewer kills, shorter load).")
+@click.option("--model-dir", type=click.Path(path_type=Path), default=TINY_MODEL_DIR,
+              show_default="the embedded hunyuan-tiny", help="Model the CPU replicas serve.")
+@click.option("--report", type=click.Path(path_type=Path), default=None, help="Also write the table here (markdown).")
+@click.option("--work", type=click.Path(path_type=Path), default=None,
+              help="Keep logs and scratch files here (default: a temporary directory).")
+def drills(only, short, model_dir, report, work):
+    """Replica kill behind smg, converter crash, bad-input corpus and gateway auth, with goals."""
+    names = parse_names(only)
+    check_model_dir(model_dir)
+    with tempfile.TemporaryDirectory(prefix="hunyuan-drills-") as scratch:
+        results = run_drills(names, Context(model_dir, Path(work or scratch), short), click.echo)
+    click.echo(markdown(results))
+    if report:
+        write_report(results, report, "hunyuan-trt " + shlex.join(sys.argv[1:]))
+        click.echo(f"written: {report}")
+    if not all(result.passed for result in results):
+        sys.exit(1)

@@ -1,0 +1,225 @@
+"""Bad-input corpus: malformed checkpoints and profiles to the CLI, malformed requests over HTTP.
+
+CLI goal: exit 2, one line of output naming the problem, no traceback, no output directory left behind.
+HTTP goal (CPU backend, adapter and gateway alike): a 4xx status with an OpenAI error body
+`{"error": {"message": ...}}`; never a 5xx, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from pipeline.drills.table import DrillResult
+
+MODEL = "tencent/Hunyuan-A13B-Instruct"
+HELLO = [{"role": "user", "content": "hi"}]
+
+
+def chat(**fields) -> dict:
+    return {"model": MODEL, "messages": HELLO, "max_tokens": 4} | fields
+
+
+# (case, method, path, body: bytes | dict | None)
+HTTP_CASES = (
+    ("malformed JSON", "POST", "/v1/chat/completions", b"{not json"),
+    ("JSON array body", "POST", "/v1/chat/completions", b"[]"),
+    ("JSON string body", "POST", "/v1/chat/completions", b'"hello"'),
+    ("empty body", "POST", "/v1/chat/completions", b""),
+    ("messages missing", "POST", "/v1/chat/completions", {"model": MODEL, "max_tokens": 4}),
+    ("messages not a list", "POST", "/v1/chat/completions", chat(messages="hi")),
+    ("messages empty", "POST", "/v1/chat/completions", chat(messages=[])),
+    ("message without role", "POST", "/v1/chat/completions", chat(messages=[{"content": "hi"}])),
+    ("unknown role", "POST", "/v1/chat/completions", chat(messages=[{"role": "wizard", "content": "hi"}])),
+    ("content is a number", "POST", "/v1/chat/completions", chat(messages=[{"role": "user", "content": 42}])),
+    ("max_tokens not a number", "POST", "/v1/chat/completions", chat(max_tokens="abc")),
+    ("max_tokens negative", "POST", "/v1/chat/completions", chat(max_tokens=-5)),
+    ("temperature not a number", "POST", "/v1/chat/completions", chat(temperature="hot")),
+    ("top_p above 1", "POST", "/v1/chat/completions", chat(top_p=5)),
+    ("n = 0", "POST", "/v1/chat/completions", chat(n=0)),
+    ("stream not a boolean", "POST", "/v1/chat/completions", chat(stream="sometimes")),
+    ("chat_template_kwargs not an object", "POST", "/v1/chat/completions", chat(chat_template_kwargs="x")),
+    ("tools not a list", "POST", "/v1/chat/completions", chat(tools="weather")),
+    ("prompt longer than the context", "POST", "/v1/chat/completions",
+     chat(messages=[{"role": "user", "content": "12+30 " * 2000}])),
+    ("completions without prompt", "POST", "/v1/completions", {"model": MODEL, "max_tokens": 4}),
+    ("completions max_tokens not a number", "POST", "/v1/completions",
+     {"model": MODEL, "prompt": "hi", "max_tokens": "x"}),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    headers: dict
+
+
+def _send(target: Target, method: str, path: str, body) -> requests.Response:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    headers = {"content-type": "application/json", **target.headers}
+    return requests.request(method, f"{target.url}{path}", data=data, headers=headers, timeout=60)
+
+
+def http_verdict(response: requests.Response) -> str | None:
+    """None when the answer meets the goal, else what is wrong with it."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if "Traceback" in response.text:
+        return f"{response.status_code} with a traceback in the body"
+    if not 400 <= response.status_code < 500:
+        return f"{response.status_code} (expected 4xx): {response.text[:120]!r}"
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return f"{response.status_code} without an OpenAI error body: {response.text[:120]!r}"
+    return None
+
+
+def run_http(targets: list[Target]) -> DrillResult:
+    failures = []
+    for target in targets:
+        for case, method, path, body in HTTP_CASES:
+            try:
+                problem = http_verdict(_send(target, method, path, body))
+            except requests.RequestException as error:
+                problem = f"no answer ({type(error).__name__})"
+            if problem:
+                failures.append(f"{target.name}: {case} ({method} {path}) -> {problem}")
+    total = len(targets) * len(HTTP_CASES)
+    names = ", ".join(t.name for t in targets)
+    return DrillResult("bad input: HTTP requests", "4xx + OpenAI error body, no 5xx/traceback",
+                       f"{total - len(failures)}/{total} ({len(HTTP_CASES)} cases x {names})",
+                       not failures and total > 0, failures)
+
+
+# ---- CLI: profiles and checkpoints --------------------------------------------------------------------
+
+PROFILE_CASES = (  # (case, YAML text or None for a missing file)
+    ("unknown key", "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: 2\n"
+                    "model_repo: x\nweights: fp8\nmax_batch_sise: 8\n"),
+    ("wrong type", "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: two\n"
+                   "model_repo: x\nweights: fp8\n"),
+    ("tp x pp != num_gpus", "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: 4\n"
+                            "model_repo: x\nweights: fp8\n"),
+    ("fp8 on A100", "extends: base\ndescription: x\naccelerator: a100-sxm-80g\nnum_gpus: 2\ntp_size: 2\n"
+                    "model_repo: x\nweights: fp8\n"),
+    ("negative max_batch_size", "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\n"
+                                "tp_size: 2\nmodel_repo: x\nweights: fp8\nmax_batch_size: -1\n"),
+    ("unknown accelerator", "extends: base\ndescription: x\naccelerator: h1000\nnum_gpus: 1\nmodel_repo: x\n"
+                            "weights: fp8\n"),
+    ("extends an unknown profile", "extends: nope\ndescription: x\n"),
+    ("invalid YAML", "extends: base\ndescription: [unclosed\n"),
+    ("YAML list, not a mapping", "- a\n- b\n"),
+    ("empty file", ""),
+    ("missing file", None),
+)
+
+
+def _config_edit(edit: Callable[[dict], object]) -> Callable[[Path, Path], None]:
+    def build(source: Path, target: Path) -> None:
+        config = json.loads((source / "config.json").read_text())
+        result = edit(config)
+        (target / "config.json").write_text(json.dumps(config if result is None else result))
+    return build
+
+
+def _write(name: str, text: str) -> Callable[[Path, Path], None]:
+    def build(source: Path, target: Path) -> None:
+        (target / name).write_text(text)
+    return build
+
+
+def _truncate_shard(source: Path, target: Path) -> None:
+    shard = sorted(target.glob("*.safetensors"))[0]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+
+
+def _garbage_header(source: Path, target: Path) -> None:
+    shard = sorted(target.glob("*.safetensors"))[0]
+    shard.write_bytes(b"\xff" * 64)
+
+
+def _drop_shard(source: Path, target: Path) -> None:
+    sorted(target.glob("*.safetensors"))[-1].unlink()
+
+
+CHECKPOINT_CASES = (  # (case, stage, how to break a copy of a valid checkpoint)
+    ("no config.json", "inspect", lambda source, target: (target / "config.json").unlink()),
+    ("config.json not JSON", "inspect", _write("config.json", "{oops")),
+    ("config.json is a list", "inspect", _config_edit(lambda c: [c])),
+    ("unsupported architecture", "inspect", _config_edit(lambda c: c.update(architectures=["LlamaForCausalLM"]))),
+    ("missing num_experts", "inspect", _config_edit(lambda c: c.pop("num_experts"))),
+    ("use_cla true", "inspect", _config_edit(lambda c: c.update(use_cla=True))),
+    ("rope_parameters instead of rope_scaling", "inspect",
+     _config_edit(lambda c: c.update(rope_parameters={"rope_type": "dynamic"}))),
+    ("moe_topk above num_experts", "inspect", _config_edit(lambda c: c.update(moe_topk=[99] * len(c["moe_topk"])))),
+    ("truncated shard", "convert", _truncate_shard),
+    ("garbage shard header", "convert", _garbage_header),
+    ("shard listed in the index is missing", "convert", _drop_shard),
+)
+
+
+def cli_verdict(result: subprocess.CompletedProcess) -> str | None:
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    if "Traceback" in result.stdout + result.stderr:
+        return "printed a traceback"
+    if result.returncode != 2:
+        return f"exit {result.returncode} (expected 2): {lines[-1:]}"
+    if len(lines) != 1:
+        return f"{len(lines)} lines of output (expected one): {lines[:3]}"
+    return None
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
+                          check=False, timeout=300)
+
+
+def run_profiles(work: Path) -> DrillResult:
+    failures = []
+    for index, (case, text) in enumerate(PROFILE_CASES):
+        path = work / f"profile-{index}.yaml"
+        if text is not None:
+            path.write_text(text)
+        problem = cli_verdict(_cli("plan", "--profile", path))
+        if problem:
+            failures.append(f"{case}: {problem}")
+    total = len(PROFILE_CASES)
+    return DrillResult("bad input: profiles (plan)", "exit 2, one line, no traceback",
+                       f"{total - len(failures)}/{total}", not failures, failures)
+
+
+def _broken_copy(source: Path, target: Path, build: Callable[[Path, Path], None]) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    build(source, target)
+    return target
+
+
+def run_checkpoints(work: Path, source: Path, profile: str = "cpu-tiny") -> DrillResult:
+    """Each broken copy of `source` through its stage; convert must also leave no output directory."""
+    failures = []
+    for index, (case, stage, build) in enumerate(CHECKPOINT_CASES):
+        broken = _broken_copy(source, work / f"checkpoint-{index}", build)
+        out = work / f"converted-{index}"
+        if stage == "inspect":
+            result = _cli("inspect", "--model-dir", broken)
+        else:
+            result = _cli("convert", "--model-dir", broken, "--profile", profile, "--out", out)
+        problem = cli_verdict(result)
+        leftovers = [p.name for p in work.glob(f"*converted-{index}*")]
+        if leftovers:
+            problem = (problem + "; " if problem else "") + f"left {leftovers} behind"
+        if problem:
+            failures.append(f"{case} ({stage}): {problem}")
+    total = len(CHECKPOINT_CASES)
+    return DrillResult("bad input: checkpoints (inspect, convert)", "exit 2, one line, no traceback, no output",
+                       f"{total - len(failures)}/{total}", not failures, failures)

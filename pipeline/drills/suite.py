@@ -1,0 +1,70 @@
+"""The drill suite: which drills exist, their short (make test) and full (make drills) forms, and how to run
+them against one shared serving chain."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.drills import auth, bad_input, converter_crash, replica_kill
+from pipeline.drills.table import DrillResult
+from pipeline.drills.topology import Topology
+from pipeline.errors import PipelineError
+
+
+@dataclass(frozen=True)
+class Context:
+    model_dir: Path
+    work: Path
+    short: bool
+
+
+def _replica_kill(ctx: Context) -> list[DrillResult]:
+    plan = replica_kill.KillPlan(warm_s=3, down_s=2, tail_s=1) if ctx.short else replica_kill.KillPlan()
+    return replica_kill.run(ctx.model_dir, ctx.work / "replica-kill", plan)
+
+
+def _converter_crash(ctx: Context) -> list[DrillResult]:
+    plan = converter_crash.CrashPlan(kills=2 if ctx.short else 20)
+    return converter_crash.run(ctx.work / "converter-crash", plan)
+
+
+def _bad_input_cli(ctx: Context) -> list[DrillResult]:
+    work = ctx.work / "bad-input"
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / "source"
+    made = subprocess.run([sys.executable, "-m", "pipeline", "make-tiny", "--out", str(source), "--force"],
+                          capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise PipelineError(f"bad-input drill: make-tiny failed: {made.stderr.strip()[-200:]}")
+    return [bad_input.run_profiles(work), bad_input.run_checkpoints(work, source)]
+
+
+def _http_and_auth(ctx: Context) -> list[DrillResult]:
+    """One replica behind an adapter behind smg: bad HTTP input to each hop, then the gateway's auth."""
+    key = secrets.token_urlsafe(24)
+    with Topology(ctx.model_dir, ctx.work / "http", replicas=1, adapters=True, gateway_key=key) as chain:
+        targets = [bad_input.Target("cpu backend", chain.replicas[0].url, {}),
+                   bad_input.Target("adapter", chain.adapters[0].url, {}),
+                   bad_input.Target("gateway", chain.gateway.url, {"Authorization": f"Bearer {key}"})]
+        return [bad_input.run_http(targets), *auth.run(chain.gateway.url, key)]
+
+
+DRILLS: dict[str, Callable[[Context], list[DrillResult]]] = {
+    "replica-kill": _replica_kill,
+    "converter-crash": _converter_crash,
+    "bad-input": _bad_input_cli,
+    "http-auth": _http_and_auth,
+}
+
+
+def run_drills(names: list[str], ctx: Context, progress: Callable[[str], None] = print) -> list[DrillResult]:
+    results = []
+    for name in names:
+        progress(f"drill {name} ({'short' if ctx.short else 'full'}) ...")
+        results += DRILLS[name](ctx)
+    return results

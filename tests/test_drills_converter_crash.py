@@ -1,0 +1,12 @@
+"""Short converter-crash drill (what `make test` runs): kill -9 `convert` twice, check, re-run."""
+
+from __future__ import annotations
+
+from pipeline.drills.suite import DRILLS, Context
+from pipeline.drills.table import markdown
+
+
+def test_killed_converter_leaves_nothing_half_written(tmp_path):
+    results = DRILLS["converter-crash"](Context(tmp_path / "unused-model", tmp_path, short=True))
+    assert len(results) == 2
+    assert all(result.passed for result in results), markdown(results)
