@@ -28,7 +28,6 @@ from pipeline.procs import ManagedProcess, free_port, wait_http
 
 PROFILE = "cpu-tiny"
 REPLICAS = 2
-SERVED_NAME = "tencent/Hunyuan-A13B-Instruct"
 STAGE_TIMEOUT_S = 300
 READY_TIMEOUT_S = 180
 
