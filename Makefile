@@ -81,9 +81,12 @@ bench-setup: ## Install NVIDIA's aiperf into its own virtualenv .venv-bench (~1.
 	  $(BENCH_VENV)/bin/pip install -q aiperf==$(AIPERF_VERSION); }
 	@$(BENCH_VENV)/bin/aiperf --version
 
-bench: setup bench-setup ## aiperf against URL for PROFILE: table, plots, summary.json in reports/bench/PROFILE
+CPU_CHAIN ?=
+
+bench: setup bench-setup ## aiperf against URL (or CPU_CHAIN=2: start the demo chain) for PROFILE; reports/bench/PROFILE
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf HUNYUAN_TRT_API_KEY="$(API_KEY)" \
-	  $(CLI) bench --url $(URL) --profile $(PROFILE) --concurrency $(CONCURRENCY) $(BENCH_ARGS)
+	  $(CLI) bench $(if $(CPU_CHAIN),--cpu-chain $(CPU_CHAIN),--url $(URL)) --profile $(PROFILE) \
+	  --concurrency $(CONCURRENCY) $(BENCH_ARGS)
 
 bench-overhead: setup bench-setup ## Same aiperf load direct, via adapter, via gateway+adapter (CPU stand-in)
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)

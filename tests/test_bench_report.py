@@ -134,3 +134,10 @@ def test_aiperf_command_line_carries_mode_key_and_quiet_flags(monkeypatch):
     assert "--sweep-type" in argv and argv[argv.index("--goodput") + 1] == "time_to_first_token:100"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "HF_HUB_OFFLINE" not in aiperf_env()
+
+
+def test_target_must_be_exactly_one_of_url_chain_export(run_cli, tmp_path):
+    result = run_cli("bench", "--out", tmp_path / "report")
+    assert result.exit_code == 2 and "exactly one of --url URL, --cpu-chain N or --from-export DIR" in result.output
+    result = run_cli("bench", "--url", "http://127.0.0.1:9", "--cpu-chain", "2", "--out", tmp_path / "report")
+    assert result.exit_code == 2 and not (tmp_path / "report").exists()

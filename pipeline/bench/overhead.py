@@ -9,6 +9,7 @@ so the numbers include their CPU contention; they bound the overhead from above.
 from __future__ import annotations
 
 import secrets
+import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,18 +32,35 @@ class OverheadPlan:
     isl: int = 128
     osl: int = 32
     requests_per_user: int = 6
+    repeats: int = 2  # rounds over the three paths; each statistic is the median over the rounds
+
+
+def median_cell(cells: list[Cell]) -> Cell:
+    """One cell whose every statistic is the median of the same statistic over `cells` (same concurrency)."""
+    metrics = {}
+    for tag in cells[0].metrics:
+        stats = {stat for cell in cells for stat, value in cell.metrics.get(tag, {}).items()
+                 if isinstance(value, (int, float))}
+        metrics[tag] = {stat: statistics.median(cell.metrics[tag][stat] for cell in cells
+                                                if isinstance(cell.metrics.get(tag, {}).get(stat), (int, float)))
+                        for stat in stats}
+    return Cell(cells[0].concurrency, metrics, cells[0].aiperf_version, cells[0].config)
 
 
 def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadPlan) -> dict[str, list[Cell]]:
-    """Run the workload against each path of one replica + adapter + smg chain."""
+    """Run the workload against each path of one replica + adapter + smg chain, round-robin `repeats` times."""
     key = secrets.token_urlsafe(24)
+    rounds: dict[str, list[list[Cell]]] = {path: [] for path in PATHS}
     with Topology(model_dir, work / "logs", replicas=1, adapters=True, gateway_key=key) as chain:
         urls = {"direct": chain.replicas[0].url, "adapter": chain.adapters[0].url, "gateway+adapter": chain.gateway.url}
         base = Workload(url="", model=SERVED_NAME, tokenizer=tokenizer, concurrency=plan.concurrency, isl=plan.isl,
                         osl=plan.osl, requests_per_user=plan.requests_per_user, goodput="")
-        return {path: load_cells(run_aiperf(replace(base, url=urls[path], api_key=key if "gateway" in path else None),
-                                            work / "aiperf" / path.replace("+", "-")))
-                for path in PATHS}
+        for round_index in range(plan.repeats):
+            for path in PATHS:
+                work_item = replace(base, url=urls[path], api_key=key if "gateway" in path else None)
+                out = work / "aiperf" / f"{path.replace('+', '-')}-{round_index}"
+                rounds[path].append(load_cells(run_aiperf(work_item, out)))
+    return {path: [median_cell(list(cells)) for cells in zip(*runs, strict=True)] for path, runs in rounds.items()}
 
 
 def _by_concurrency(cells: list[Cell]) -> dict[int, Cell]:

@@ -8,6 +8,7 @@ levels; then a markdown table, PNG plots and summary.json with the profile's pla
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -70,8 +71,32 @@ def run_modes(base: Workload, modes: tuple[str, ...], work_dir: Path) -> dict[st
     return dirs
 
 
+def live_exports(url: str, api_key: str | None, shape: dict, work_dir: Path) -> dict[str, Path]:
+    """Run aiperf once per thinking mode against `url`; `shape` holds the workload options of the command."""
+    base = Workload(url=url.rstrip("/"), model=shape["model"] or served_model(url, api_key),
+                    tokenizer=check_tokenizer(shape["tokenizer"] or default_tokenizer(shape["profile"])),
+                    concurrency=parse_ints("--concurrency", shape["concurrency"]), isl=shape["isl"], osl=shape["osl"],
+                    requests_per_user=shape["requests_per_user"], goodput=shape["goodput"], api_key=api_key,
+                    trust_remote_code=shape["trust_remote_code"])
+    return run_modes(base, parse_modes(shape["thinking"]), work_dir)
+
+
+def chain_exports(replicas: int, model_dir: Path, api_key: str | None, shape: dict, work: Path) -> dict[str, Path]:
+    """Start the demo's chain (CPU replicas, each behind an adapter, behind smg) and benchmark its gateway."""
+    from pipeline.drills.topology import Topology
+
+    key = api_key or secrets.token_urlsafe(24)
+    click.echo(f"starting {replicas} CPU replica(s) + adapters behind smg (logs in {work / 'logs'}) ...")
+    with Topology(model_dir, work / "logs", replicas=replicas, adapters=True, gateway_key=key) as chain:
+        return live_exports(chain.gateway.url, key, shape, work / "aiperf")
+
+
 @click.command()
 @click.option("--url", envvar="HUNYUAN_TRT_URL", help="OpenAI-compatible base URL (gateway, adapter or server).")
+@click.option("--cpu-chain", type=click.IntRange(min=1), default=None,
+              help="Instead of --url: start N CPU replicas behind adapters and smg (the demo's chain) and measure it.")
+@click.option("--model-dir", type=click.Path(path_type=Path), default=TINY_MODEL_DIR,
+              show_default="the embedded hunyuan-tiny", help="Model the --cpu-chain replicas serve.")
 @click.option("--profile", "-p", default="cpu-tiny", show_default=True, envvar="HUNYUAN_TRT_PROFILE",
               help="Profile the endpoint serves (planner numbers and roofline in the summary).")
 @click.option("--concurrency", default="1,4,16", show_default=True, help="Comma-separated concurrency levels.")
@@ -91,27 +116,27 @@ def run_modes(base: Workload, modes: tuple[str, ...], work_dir: Path) -> dict[st
               help="Report directory (default: reports/bench/<profile>).")
 @click.option("--from-export", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
               help="Re-render from DIR/aiperf/<mode>/ of an earlier report instead of running aiperf.")
-def bench(url, profile, concurrency, isl, osl, goodput, thinking, requests_per_user, model, tokenizer,
-          trust_remote_code, api_key, out, from_export):
+def bench(url, cpu_chain, model_dir, api_key, out, from_export, **shape):
     """Benchmark an endpoint with aiperf: TTFT, ITL, latency percentiles, throughput and goodput per concurrency."""
+    profile = shape["profile"]
     out = out or Path("reports/bench") / Path(profile).stem
     load_profile(profile)  # fail on a bad profile before any load is sent
-    with tempfile.TemporaryDirectory(prefix=".bench-", dir=out.parent if out.parent.exists() else None) as tmp:
+    if sum(map(bool, (url, cpu_chain, from_export))) != 1:
+        raise PipelineError("give exactly one of --url URL, --cpu-chain N or --from-export DIR")
+    parse_ints("--concurrency", shape["concurrency"])
+    parse_modes(shape["thinking"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bench-", dir=out.parent) as tmp:
+        work = Path(tmp)
         if from_export:
-            shutil.copytree(from_export / "aiperf", Path(tmp) / "aiperf")
-            dirs = {mode.name: mode for mode in sorted((Path(tmp) / "aiperf").iterdir()) if mode.is_dir()}
+            shutil.copytree(from_export / "aiperf", work / "aiperf")
+            dirs = {mode.name: mode for mode in sorted((work / "aiperf").iterdir()) if mode.is_dir()}
+        elif cpu_chain:
+            dirs = chain_exports(cpu_chain, model_dir, api_key, shape, work)
         else:
-            if not url:
-                raise PipelineError("--url is required (or --from-export DIR)")
-            base = Workload(url=url.rstrip("/"), model=model or served_model(url, api_key),
-                            tokenizer=check_tokenizer(tokenizer or default_tokenizer(profile)),
-                            concurrency=parse_ints("--concurrency", concurrency), isl=isl, osl=osl,
-                            requests_per_user=requests_per_user, goodput=goodput, api_key=api_key,
-                            trust_remote_code=trust_remote_code)
-            dirs = run_modes(base, parse_modes(thinking), Path(tmp) / "aiperf")
+            dirs = live_exports(url, api_key, shape, work / "aiperf")
         summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_report(summary, out, {"aiperf": Path(tmp) / "aiperf"})
+        write_report(summary, out, {"aiperf": work / "aiperf"})
     click.echo((out / "report.md").read_text())
     click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
 
@@ -124,15 +149,17 @@ def bench(url, profile, concurrency, isl, osl, goodput, thinking, requests_per_u
 @click.option("--osl", default=32, show_default=True, type=click.IntRange(min=1), help="Output tokens per request.")
 @click.option("--requests-per-user", default=6, show_default=True, type=click.IntRange(min=1),
               help="Requests per concurrent user at each level.")
+@click.option("--repeats", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Rounds over the three paths; the report shows the median of each statistic.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/overhead"), show_default=True,
               help="Directory for overhead.md, overhead.json and the raw aiperf exports.")
-def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, out):
+def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, out):
     """The same aiperf load direct to a CPU replica, via the adapter, via smg + adapter: added latency per hop."""
     from pipeline.bench.overhead import OverheadPlan, comparison_rows, goals, markdown, measure
     from pipeline.drills.table import markdown as goal_table
     from pipeline.drills.topology import check_model_dir
 
-    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user)
+    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user, repeats)
     tokenizer = check_tokenizer(check_model_dir(model_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
@@ -141,7 +168,8 @@ def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, out):
         staging = Path(tmp) / "report"
         staging.mkdir()
         (staging / "overhead.md").write_text(f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\n"
-                                             f"ISL {isl} / OSL {osl}, thinking off.\n\n{markdown(rows)}\n"
+                                             f"ISL {isl} / OSL {osl}, thinking off, median of {repeats} "
+                                             f"rounds per path.\n\n{markdown(rows)}\n"
                                              f"{goal_table(results).replace('# Fault drills', '## Goals')}")
         (staging / "overhead.json").write_text(json.dumps({"plan": plan.__dict__, "rows": rows}, indent=2) + "\n")
         shutil.move(str(Path(tmp) / "aiperf"), staging / "aiperf")

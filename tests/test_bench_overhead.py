@@ -1,0 +1,59 @@
+"""Overhead comparison on recorded aiperf cells: per-hop deltas, throughput ratios, goals that can fail,
+and the median over rounds."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from pipeline.bench.overhead import comparison_rows, goals, median_cell
+from pipeline.bench.results import Cell, load_cells
+
+FIXTURE = Path(__file__).parent / "fixtures" / "bench_aiperf" / "aiperf" / "off"
+
+
+def shifted(cells: list[Cell], ttft_ms: float = 0.0, throughput: float = 1.0) -> list[Cell]:
+    """Copies of `cells` with TTFT p50 raised by `ttft_ms` and output throughput scaled by `throughput`."""
+    out = []
+    for cell in cells:
+        metrics = copy.deepcopy(cell.metrics)
+        metrics["time_to_first_token"]["p50"] += ttft_ms
+        metrics["output_token_throughput"]["avg"] *= throughput
+        out.append(Cell(cell.concurrency, metrics, cell.aiperf_version, cell.config))
+    return out
+
+
+@pytest.fixture(scope="module")
+def direct():
+    return load_cells(FIXTURE)
+
+
+def test_rows_report_added_latency_per_hop_and_ratio_to_direct(direct):
+    measured = {"direct": direct, "adapter": shifted(direct, 1.5, 0.95), "gateway+adapter": shifted(direct, 2.5, 0.92)}
+    rows = {(row["path"], row["concurrency"]): row for row in comparison_rows(measured)}
+    assert rows[("adapter", 16)]["TTFT p50 added"] == pytest.approx(1.5)
+    assert rows[("gateway+adapter", 16)]["TTFT p50 added"] == pytest.approx(1.0)  # against the adapter, not direct
+    assert rows[("gateway+adapter", 16)]["ratio_to_direct"] == pytest.approx(0.92)
+    assert rows[("direct", 1)]["TTFT p50 added"] is None
+    assert all(result.passed for result in goals(list(rows.values())))
+
+
+@pytest.mark.parametrize(("ttft_ms", "throughput", "failing"), [
+    (3.0, 1.0, "adapter hop, TTFT p50"),
+    (0.0, 0.85, "adapter throughput, c=16"),
+])
+def test_goals_fail_when_a_hop_is_too_slow(direct, ttft_ms, throughput, failing):
+    measured = {"direct": direct, "adapter": shifted(direct, ttft_ms, throughput),
+                "gateway+adapter": shifted(direct, ttft_ms, throughput)}
+    failed = [result.drill for result in goals(comparison_rows(measured)) if not result.passed]
+    assert failed and all(failing in name or "gateway" in name for name in failed)
+    assert any(failing in name for name in failed)
+
+
+def test_median_cell_takes_each_statistic_over_rounds(direct):
+    rounds = [shifted(direct, delta)[0] for delta in (0.0, 10.0, 4.0)]
+    combined = median_cell(rounds)
+    assert combined.stat("time_to_first_token", "p50") == pytest.approx(direct[0].stat("time_to_first_token", "p50") + 4)
+    assert combined.concurrency == direct[0].concurrency
