@@ -1,12 +1,14 @@
 """Convert throughput at the real A13B layer widths, against plain `cp` of the same bytes in the same run.
 
 Builds a synthetic HF checkpoint in a temp dir under /tmp (hidden 4096, 32 q / 8 kv heads of 128, 64 experts
-of width 3072, LAYERS layers, bf16, several shards), then times, on the same warm page cache:
-  cp      `cp --reflink=never -r` of the shard files + `sync` of the copies (bytes on disk);
+of width 3072, LAYERS layers, bf16, several shards), then times, on the same warm page cache, ROUNDS rounds
+alternating which goes first (the disk is shared with other work, so one round is noisy):
+  cp      `cp --reflink=never` of the shard files + `sync` of the copies (bytes on disk);
   convert `hunyuan-trt convert --tp 2 --ep 2` in a child process (includes interpreter start-up; the
           converter fsyncs every file before its atomic rename);
-and prints GB/s of source bytes for both, the ratio convert/cp, and the converter's peak RSS (GNU
-`/usr/bin/time -v`). Everything under the temp dir is deleted at the end, also on failure.
+and prints GB/s of source bytes for both, the ratio convert/cp (also on the converter's own write time), and
+the converter's peak RSS (GNU `/usr/bin/time -v`). Everything under the temp dir is deleted at the end, also
+on failure.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,33 +48,53 @@ def peak_rss_bytes(time_report: str) -> int:
     return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_report).group(1)) * 1024
 
 
-def run(layers: int, vocab: int, shards: int, workers: int) -> dict:
+def time_cp(hf: Path, work: Path) -> float:
+    """`cp` of the shard files, then `sync` of the copies: the same bytes, on disk."""
+    copy = work / "cp"
+    copy.mkdir()
+    try:
+        files = sorted(str(p) for p in hf.glob("*.safetensors"))
+        seconds = timed(["cp", "--reflink=never", *files, str(copy)])[0]
+        return seconds + timed(["sync", *(str(p) for p in copy.iterdir())])[0]
+    finally:
+        shutil.rmtree(copy)
+
+
+def time_convert(hf: Path, work: Path, workers: int) -> dict:
+    out = work / "trt"
+    try:
+        seconds, report = timed([GNU_TIME, "-v", sys.executable, "-c", "from pipeline.cli import main; main()",
+                                 "convert", "--model-dir", str(hf), "--profile", "h200x2", "--tp", "2", "--ep", "2",
+                                 "--workers", str(workers), "--out", str(out)])
+        written = sum(p.stat().st_size for p in out.iterdir())
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    internal = float(re.search(r" in ([0-9.]+) s ", report.stdout).group(1))  # the converter's own write time
+    return {"convert_s": seconds, "convert_write_s": internal, "written_gb": written / 1e9,
+            "peak_rss_gib": peak_rss_bytes(report.stderr) / 2**30}
+
+
+def run(layers: int, vocab: int, shards: int, workers: int, rounds: int) -> dict:
+    """Generate, then `rounds` rounds of cp and convert, alternating which goes first (the disk is shared)."""
     work = Path(tempfile.mkdtemp(prefix="bench-convert-", dir="/tmp"))
     try:
         hf = work / "hf"
         hf.mkdir()
-        start = time.monotonic()
         write_checkpoint(tiny_config(num_hidden_layers=layers, vocab_size=vocab, **A13B_WIDTHS), hf, shards=shards)
-        generated = time.monotonic() - start
-        size = source_bytes(hf)
-        copy = work / "cp"
-        copy.mkdir()
-        files = sorted(str(p) for p in hf.glob("*.safetensors"))
-        cp_seconds = timed(["cp", "--reflink=never", *files, str(copy)])[0] + timed(
-            ["sync", *(str(p) for p in copy.iterdir())])[0]
-        shutil.rmtree(copy)
-        out = work / "trt"
-        convert_seconds, report = timed([GNU_TIME, "-v", sys.executable, "-c", "from pipeline.cli import main; main()", "convert",
-                                 "--model-dir", str(hf), "--profile", "h200x2", "--tp", "2", "--ep", "2",
-                                 "--workers", str(workers), "--out", str(out)])
-        internal = float(re.search(r" in ([0-9.]+) s ", report.stdout).group(1))  # the converter's own write time
-        written = sum(p.stat().st_size for p in out.iterdir())
-        peak_rss = peak_rss_bytes(report.stderr)
-        return {"layers": layers, "source_gb": size / 1e9, "written_gb": written / 1e9, "generate_s": generated,
-                "cp_s": cp_seconds, "cp_gb_s": size / 1e9 / cp_seconds, "convert_s": convert_seconds,
-                "convert_gb_s": size / 1e9 / convert_seconds, "ratio": cp_seconds / convert_seconds,
-                "convert_write_s": internal, "ratio_write_only": cp_seconds / internal,
-                "peak_rss_gib": peak_rss / 2**30, "workers": workers}
+        size = source_bytes(hf) / 1e9
+        results = []
+        for index in range(rounds):
+            cp_first = index % 2 == 0
+            cp_s = time_cp(hf, work) if cp_first else None
+            result = time_convert(hf, work, workers)
+            result["cp_s"] = cp_s if cp_first else time_cp(hf, work)
+            result.update(source_gb=size, cp_gb_s=size / result["cp_s"], convert_gb_s=size / result["convert_s"],
+                          ratio=result["cp_s"] / result["convert_s"],
+                          ratio_write_only=result["cp_s"] / result["convert_write_s"], cp_first=cp_first)
+            results.append(result)
+        return {"layers": layers, "workers": workers, "rounds": results,
+                "median_ratio": statistics.median(r["ratio"] for r in results),
+                "max_peak_rss_gib": max(r["peak_rss_gib"] for r in results)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -82,19 +105,22 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=16384, help="vocab size (the real 128167 adds 1 GB)")
     parser.add_argument("--shards", type=int, default=8, help="safetensors shard files of the source")
     parser.add_argument("--workers", type=int, default=2, help="convert --workers")
+    parser.add_argument("--rounds", type=int, default=2, help="cp/convert rounds, alternating which runs first")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
-    result = run(args.layers, args.vocab, args.shards, args.workers)
-    print(f"source: {result['source_gb']:.2f} GB ({args.layers} layer(s) at A13B widths), converted to "
-          f"{result['written_gb']:.2f} GB at tp=2/ep=2")
-    print(f"cp + sync : {result['cp_s']:6.1f} s  {result['cp_gb_s']:.3f} GB/s")
-    print(f"convert   : {result['convert_s']:6.1f} s  {result['convert_gb_s']:.3f} GB/s  (ratio convert/cp = "
-          f"{result['ratio']:.2f}, goal >= 0.8)")
-    print(f"  of which writing: {result['convert_write_s']:.1f} s (ratio {result['ratio_write_only']:.2f}); the rest is "
-          "interpreter start-up, imports and planning")
-    print(f"peak RSS  : {result['peak_rss_gib']:.2f} GiB (goal <= 2 GiB)")
+    summary = run(args.layers, args.vocab, args.shards, args.workers, args.rounds)
+    first = summary["rounds"][0]
+    print(f"source: {first['source_gb']:.2f} GB ({args.layers} layer(s) at A13B widths), converted to "
+          f"{first['written_gb']:.2f} GB at tp=2/ep=2, {args.workers} workers")
+    for number, r in enumerate(summary["rounds"], 1):
+        order = "cp first" if r["cp_first"] else "convert first"
+        print(f"round {number} ({order}): cp + sync {r['cp_s']:5.1f} s {r['cp_gb_s']:.3f} GB/s | convert "
+              f"{r['convert_s']:5.1f} s {r['convert_gb_s']:.3f} GB/s (writing {r['convert_write_s']:.1f} s) | "
+              f"ratio {r['ratio']:.2f} (writing only {r['ratio_write_only']:.2f}) | peak RSS {r['peak_rss_gib']:.2f} GiB")
+    print(f"median ratio convert/cp = {summary['median_ratio']:.2f} (goal >= 0.8); "
+          f"peak RSS {summary['max_peak_rss_gib']:.2f} GiB (goal <= 2 GiB)")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def test_progress_and_dry_run(run_cli, hf_dir, tmp_path):
     result = convert(run_cli, hf_dir, tmp_path / "ckpt", 2, 1, 2)
     assert "convert: " in result.stderr and "GB" in result.stderr and "ETA" in result.stderr
     dry = convert(run_cli, hf_dir, tmp_path / "dry", 2, 1, 2, "--dry-run")
-    assert "rank1 transformer.layers.0.mlp.fc.weight float32 [4, 64, 64]" in dry.output
+    assert "rank1 transformer.layers.0.mlp.fc.weight F32 [4, 64, 64]" in dry.output
     assert not (tmp_path / "dry").exists()
 
 
@@ -130,3 +130,18 @@ def test_checkpoint_saved_by_transformers_converts_and_verifies(run_cli, tmp_pat
     convert(run_cli, hf, tmp_path / "ckpt", 2, 1, 2)
     result = run_cli("verify", "--checkpoint", tmp_path / "ckpt", "--hf-dir", hf)
     assert result.exit_code == 0, result.output
+
+
+def test_bf16_checkpoint_keeps_bf16_and_widens_the_router_exactly(run_cli, tmp_path):
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    write_checkpoint(tiny_config(torch_dtype="bfloat16"), hf, seed=6)
+    convert(run_cli, hf, tmp_path / "ckpt", 2, 1, 2)
+    rank = load_file(tmp_path / "ckpt" / "rank0.safetensors")
+    source = {}
+    for path in hf.glob("*.safetensors"):
+        source.update(load_file(path))
+    assert rank["transformer.layers.0.attention.qkv.weight"].dtype == torch.bfloat16
+    router = rank["transformer.layers.1.mlp.router.weight"]
+    assert router.dtype == torch.float32 and torch.equal(router, source["model.layers.1.mlp.gate.wg.weight"].float())
+    assert run_cli("verify", "--checkpoint", tmp_path / "ckpt", "--hf-dir", hf).exit_code == 0

@@ -24,8 +24,6 @@ import math
 import re
 from dataclasses import dataclass
 
-import torch
-
 from pipeline.checkpoint.layout import Layout
 from pipeline.checkpoint.source import Cut
 from pipeline.model import ModelSpec
@@ -179,7 +177,7 @@ def _rows(pieces: list[Piece]) -> tuple[int, ...]:
     return (sum(p.shape[0] for p in pieces), *rest)
 
 
-def concat_rows(groups: list[list[Piece]]) -> tuple[tuple[int, ...], list[Piece], torch.dtype | None]:
+def concat_rows(groups: list[list[Piece]]) -> tuple[tuple[int, ...], list[Piece], str | None]:
     pieces = [piece for group in groups for piece in group]
     return _rows(pieces), pieces, None
 
@@ -190,7 +188,7 @@ def copy(groups):
 
 def to_fp32(groups):
     shape, pieces, _ = concat_rows(groups)
-    return shape, pieces, torch.float32
+    return shape, pieces, "F32"
 
 
 def stack_experts(groups):

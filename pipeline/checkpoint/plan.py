@@ -11,8 +11,6 @@ import json
 import math
 from dataclasses import dataclass
 
-import torch
-
 from pipeline.checkpoint.layout import Layout
 from pipeline.checkpoint.mapping import (
     CONDITIONS,
@@ -27,6 +25,7 @@ from pipeline.checkpoint.mapping import (
     is_ignorable,
 )
 from pipeline.checkpoint.source import INDEX_FILE, SourceCheckpoint
+from pipeline.checkpoint.st_format import CASTS, ITEMSIZE
 from pipeline.errors import PipelineError
 from pipeline.model import ModelSpec
 
@@ -34,13 +33,13 @@ from pipeline.model import ModelSpec
 @dataclass(frozen=True)
 class OutTensor:
     name: str
-    dtype: torch.dtype
+    dtype: str  # safetensors name
     shape: tuple[int, ...]
     pieces: tuple[Piece, ...]
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * torch.empty((), dtype=self.dtype).element_size()
+        return math.prod(self.shape) * ITEMSIZE[self.dtype]
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class CheckpointPlan:
         return sum(t.nbytes for rank in self.ranks for t in rank)
 
     def describe(self) -> list[dict]:
-        return [{"rank": rank, "name": t.name, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
+        return [{"rank": rank, "name": t.name, "dtype": t.dtype, "shape": list(t.shape),
                  "pieces": [[p.name, *((p.cut.dim, p.cut.start, p.cut.stop) if p.cut else ()), list(p.shape)]
                             for p in t.pieces]}
                 for rank, tensors in enumerate(self.ranks) for t in tensors]
@@ -164,7 +163,11 @@ def _out_tensor(row: Row, ctx: RankContext, layer: int | None, source: SourceChe
         names = sorted({p.name for p in pieces if p.name})
         raise PipelineError(f"{source.where(names[0])}: sources of '{row.target}' have mixed dtypes "
                             f"{sorted(map(str, dtypes))}; expected one dtype")
-    return OutTensor(row.target.format(layer=layer), dtype or dtypes.pop(), shape, tuple(pieces))
+    source_dtype = dtypes.pop()
+    if dtype and dtype != source_dtype and (source_dtype, dtype) not in CASTS:
+        raise PipelineError(f"{source.where(pieces[0].name)}: '{pieces[0].name}' is {source_dtype}; '{row.target}' "
+                            f"needs {dtype}, expected one of {sorted({s for s, _ in CASTS} | {dtype})}")
+    return OutTensor(row.target.format(layer=layer), dtype or source_dtype, shape, tuple(pieces))
 
 
 def build_plan(spec: ModelSpec, layout: Layout, source: SourceCheckpoint) -> CheckpointPlan:

@@ -12,6 +12,10 @@ import torch
 from pipeline.checkpoint.plan import CheckpointPlan
 from pipeline.checkpoint.source import Cut, SourceCheckpoint
 
+TORCH_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}
+
 
 def _place(target: torch.Tensor, seen: torch.Tensor, cut: Cut, chunk: torch.Tensor) -> bool:
     """Write chunk at cut; False when a copy already placed there disagrees."""
@@ -37,9 +41,10 @@ def reassemble(plan: CheckpointPlan, ranks, source: SourceCheckpoint) -> tuple[d
                         problems.append(f"rank{rank} {out.name}: padding is not zero")
                     continue
                 info = source.tensors[piece.name]
-                target = rebuilt.setdefault(piece.name, torch.zeros(info.shape, dtype=info.dtype))
+                dtype = TORCH_DTYPES[info.dtype]
+                target = rebuilt.setdefault(piece.name, torch.zeros(info.shape, dtype=dtype))
                 mask = seen.setdefault(piece.name, torch.zeros(info.shape, dtype=torch.bool))
-                if not _place(target, mask, piece.cut, chunk.to(info.dtype)):
+                if not _place(target, mask, piece.cut, chunk.to(dtype)):
                     problems.append(f"rank{rank} {out.name}: copies of {piece.name} disagree between ranks")
     problems += [f"{name}: not every element is covered" for name, mask in seen.items() if not mask.all()]
     return rebuilt, problems
@@ -50,7 +55,8 @@ def compare_with_source(rebuilt: dict[str, torch.Tensor], source: SourceCheckpoi
     different = []
     for name, tensor in sorted(rebuilt.items()):
         info = source.tensors[name]
-        original = torch.cat(list(source.read(name, Cut(0, 0, info.shape[0]))), dim=0)
+        words = [torch.from_numpy(chunk.copy()) for chunk in source.read(name, Cut(0, 0, info.shape[0]))]
+        original = torch.cat(words, dim=0).view(TORCH_DTYPES[info.dtype])
         if not torch.equal(original, tensor):
             different.append(name)
     return different

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
-from pipeline.checkpoint.st_format import TensorInfo, read_header
+from pipeline.checkpoint.st_format import RAW, TensorInfo, read_header
 from pipeline.errors import PipelineError
 
 INDEX_FILE = "model.safetensors.index.json"
@@ -98,8 +98,9 @@ class SourceCheckpoint:
                 digest.update(handle.read(length))
         return digest.hexdigest()
 
-    def read(self, name: str, cut: Cut) -> Iterator[torch.Tensor]:
-        """The slice `cut` of tensor `name`, in row-major chunks of at most CHUNK_BYTES (dim-0 cuts)."""
+    def read(self, name: str, cut: Cut) -> Iterator[np.ndarray]:
+        """The slice `cut` of tensor `name` as raw words (see st_format.RAW), in row-major chunks of at most
+        CHUNK_BYTES for dim-0 cuts; other cuts read the whole tensor once."""
         info = self.tensors[name]
         row_elems = math.prod(info.shape[1:])
         row_bytes = row_elems * info.itemsize
@@ -111,10 +112,11 @@ class SourceCheckpoint:
                                   (last - first, *info.shape[1:]))
             return
         whole = self._pread(info, info.offset, info.nbytes, info.shape)
-        yield whole.narrow(cut.dim, cut.start, cut.stop - cut.start).contiguous()
+        index = (slice(None),) * cut.dim + (slice(cut.start, cut.stop),)
+        yield np.ascontiguousarray(whole[index])
 
     @staticmethod
-    def _pread(info: TensorInfo, offset: int, nbytes: int, shape: tuple[int, ...]) -> torch.Tensor:
+    def _pread(info: TensorInfo, offset: int, nbytes: int, shape: tuple[int, ...]) -> np.ndarray:
         buffer = bytearray(nbytes)
         view = memoryview(buffer)
         fd = os.open(info.file, os.O_RDONLY)
@@ -127,6 +129,4 @@ class SourceCheckpoint:
                 done += got
         finally:
             os.close(fd)
-        if nbytes == 0:
-            return torch.empty(shape, dtype=info.dtype)
-        return torch.frombuffer(buffer, dtype=info.dtype).reshape(shape)
+        return np.frombuffer(buffer, dtype=RAW[info.itemsize]).reshape(shape)

@@ -2,6 +2,8 @@
 
 Parsed and written here (rather than through `safe_open`) so that reads can use `pread` on exact byte ranges:
 memory-mapped reads count every touched page of the source towards the converter's resident memory.
+Dtypes stay safetensors names ("BF16", "F32", ...) and data stays raw numpy words of the element size, so the
+converter needs neither torch nor a bf16 numpy type; the one numeric change, router → fp32, is in CASTS.
 """
 
 from __future__ import annotations
@@ -12,17 +14,31 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from pipeline.errors import PipelineError
 
-# safetensors dtype string -> torch dtype (the dtypes a Hunyuan checkpoint can hold)
-DTYPES = {
-    "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
-}
-DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+# safetensors dtype name -> bytes per element
+ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+            "F8_E4M3": 1, "F8_E5M2": 1}
+RAW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # element size -> numpy word holding the bits
+
+
+def _bf16_to_f32(words: np.ndarray) -> np.ndarray:
+    return words.astype(np.uint32) << 16  # bf16 is the upper half of an fp32: exact
+
+
+def _f16_to_f32(words: np.ndarray) -> np.ndarray:
+    return words.view(np.float16).astype(np.float32).view(np.uint32)
+
+
+CASTS = {("BF16", "F32"): _bf16_to_f32, ("F16", "F32"): _f16_to_f32}  # exact widenings only
+
+
+def cast(words: np.ndarray, source: str, target: str) -> np.ndarray:
+    return words if source == target else CASTS[(source, target)](words)
+
+
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
 
 
@@ -31,25 +47,25 @@ class TensorInfo:
     """Where one tensor lives: file, dtype, shape and absolute byte range."""
 
     file: Path
-    dtype: torch.dtype
+    dtype: str  # safetensors name
     shape: tuple[int, ...]
     offset: int  # absolute offset of the first byte in the file
     nbytes: int
 
     @property
     def itemsize(self) -> int:
-        return torch.empty((), dtype=self.dtype).element_size()
+        return ITEMSIZE[self.dtype]
 
 
 def _entry(path: Path, name: str, entry, data_start: int, file_size: int) -> TensorInfo:
     try:
-        dtype = DTYPES[entry["dtype"]]
+        dtype = entry["dtype"]
+        itemsize = ITEMSIZE[dtype]
         shape = tuple(int(dim) for dim in entry["shape"])
         begin, end = (int(x) for x in entry["data_offsets"])
     except (KeyError, TypeError, ValueError):
         raise PipelineError(f"{path}: corrupt safetensors header: entry '{name}' needs dtype, shape and "
                             f"data_offsets, got {entry!r}") from None
-    itemsize = torch.empty((), dtype=dtype).element_size()
     if end - begin != math.prod(shape) * itemsize:
         raise PipelineError(f"{path}: corrupt safetensors header: '{name}' spans {end - begin} bytes, but shape "
                             f"{list(shape)} of {entry['dtype']} needs {math.prod(shape) * itemsize}")
@@ -84,7 +100,7 @@ def read_header(path: Path) -> dict[str, TensorInfo]:
     return {name: _entry(path, name, entry, 8 + length, size) for name, entry in header.items()}
 
 
-def header_bytes(entries: list[tuple[str, torch.dtype, tuple[int, ...]]]) -> tuple[bytes, list[int]]:
+def header_bytes(entries: list[tuple[str, str, tuple[int, ...]]]) -> tuple[bytes, list[int]]:
     """Serialized header for tensors written back to back in this order, and each tensor's byte count.
 
     Deterministic: same entries, same bytes. Padded with spaces to 8-byte alignment, as the library does.
@@ -92,8 +108,8 @@ def header_bytes(entries: list[tuple[str, torch.dtype, tuple[int, ...]]]) -> tup
     header: dict = {"__metadata__": {"format": "pt"}}
     sizes, offset = [], 0
     for name, dtype, shape in entries:
-        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-        header[name] = {"dtype": DTYPE_NAMES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        nbytes = math.prod(shape) * ITEMSIZE[dtype]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         sizes.append(nbytes)
         offset += nbytes
     body = json.dumps(header, separators=(",", ":")).encode()
