@@ -197,3 +197,11 @@ def test_verify_bad_input_is_one_line(run_cli, hf_dir, tmp_path):
     result = run_cli("verify", "--checkpoint", out, "--hf-dir", hf_dir)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.strip() == f"Error: {out / 'rank1.safetensors'}: missing (config.json says world_size=2)"
+
+
+def test_make_tiny_refuses_an_existing_directory_without_force(run_cli, hf_dir):
+    before = sorted(p.name for p in hf_dir.iterdir())
+    result = run_cli("make-tiny", "--out", hf_dir)
+    assert result.exit_code == 2 and "already exists; pass --force" in result.stderr
+    assert sorted(p.name for p in hf_dir.iterdir()) == before
+    assert run_cli("make-tiny", "--out", hf_dir, "--force", "--seed", 9).exit_code == 0

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -83,8 +84,9 @@ class _Output:
             self.previous, self.window_start = window, self.total
 
 
-def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: Path, progress: Progress) -> dict:
-    """Write one rank file; returns its byte count and sha256."""
+def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: Path, progress: Progress,
+               stop: threading.Event | None = None) -> dict:
+    """Write one rank file; returns its byte count and sha256. Gives up between chunks once `stop` is set."""
     header, sizes = header_bytes([(t.name, t.dtype, t.shape) for t in tensors])
     with _open_output(path) as handle:
         output = _Output(handle)
@@ -92,6 +94,8 @@ def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: P
         for tensor, size in zip(tensors, sizes, strict=True):
             start = output.total
             for chunk in _chunks(tensor, source):
+                if stop is not None and stop.is_set():
+                    raise PipelineError(f"{path}: stopped because another rank failed")
                 output.write(chunk)
                 progress.update(chunk.nbytes)
             if output.total - start != size:
@@ -106,10 +110,15 @@ def write_ranks(plan: CheckpointPlan, source: SourceCheckpoint, directory: Path,
     """All rank files, `workers` ranks at a time; returns {file name: {bytes, sha256}}."""
     progress = Progress(plan.total_bytes, "convert")
     names = [f"rank{rank}.safetensors" for rank in range(plan.layout.world_size)]
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(write_rank, tensors, source, directory / name, progress)
+        futures = [pool.submit(write_rank, tensors, source, directory / name, progress, stop)
                    for name, tensors in zip(names, plan.ranks, strict=True)]
-        records = [future.result() for future in futures]
+        try:
+            records = [future.result() for future in futures]
+        except BaseException:
+            stop.set()  # the other ranks stop at their next chunk instead of writing on
+            raise
     progress.close()
     return dict(zip(names, records, strict=True))
 
