@@ -14,6 +14,7 @@ from pipeline.checkpoint.plan import build_plan
 from pipeline.checkpoint.reassemble import reassemble
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.model import load_spec
+from pipeline.profiles import profiles_dir
 from pipeline.tinygen import tiny_config, write_checkpoint
 
 LAYOUTS = [(1, 1, 1), (2, 1, 2), (2, 2, 1), (4, 1, 4), (4, 2, 2), (4, 4, 1)]  # tp=4 > 2 kv heads
@@ -101,6 +102,17 @@ def test_output_is_deterministic_and_rerun_is_a_noop(run_cli, hf_dir, tmp_path):
     assert "wrote" in forced.output and (first / "rank0.safetensors").stat().st_mtime_ns != stamp
     other_layout = convert(run_cli, hf_dir, first, 2, 2, 1)
     assert "wrote" in other_layout.output
+
+
+def test_same_layout_with_another_kv_cache_dtype_is_rewritten(run_cli, hf_dir, tmp_path):
+    out = tmp_path / "ckpt"
+    convert(run_cli, hf_dir, out, 2, 1, 2)
+    fp8 = tmp_path / "h200-fp8kv-small.yaml"  # h200x2 (kv_cache_dtype fp8) shrunk to the tiny model's context
+    fp8.write_text(f"extends: {profiles_dir() / 'h200x2.yaml'}\nmax_seq_len: 1024\nmax_batch_size: 8\n"
+                   "cuda_graph_batch_sizes: [1, 2, 4, 8]\n")
+    result = run_cli("convert", "--model-dir", hf_dir, "--profile", fp8, "--tp", 2, "--ep", 2, "--out", out)
+    assert result.exit_code == 0 and "wrote" in result.output, result.output
+    assert json.loads((out / "config.json").read_text())["quantization"]["kv_cache_quant_algo"] == "FP8"
 
 
 def test_progress_and_dry_run(run_cli, hf_dir, tmp_path):

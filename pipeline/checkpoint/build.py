@@ -84,13 +84,13 @@ def convert(request: ConvertRequest) -> ConvertResult:
     source = SourceCheckpoint(request.model_dir)
     plan = build_plan(spec, layout, source)
     fingerprint, digest = source.fingerprint(), plan.digest()
+    config = (json.dumps(checkpoint_config(spec, layout, profile.kv_dtype), indent=2) + "\n").encode()
     out = Path(request.out)
-    if not request.force and is_up_to_date(out, fingerprint=fingerprint, plan_digest=digest):
+    if not request.force and is_up_to_date(out, fingerprint=fingerprint, plan_digest=digest, config=config):
         return ConvertResult(out, "up-to-date", plan, notes=notes)
     start = time.monotonic()
     with atomic_directory(out) as temp:
-        config = checkpoint_config(spec, layout, profile.kv_dtype)
-        (temp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (temp / "config.json").write_bytes(config)
         files = {"config.json": file_record(temp / "config.json")}
         files.update(write_ranks(plan, source, temp,
                                    request.workers or min(layout.world_size, os.cpu_count() or 1)))

@@ -42,15 +42,17 @@ def read_manifest(out: Path) -> dict | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def is_up_to_date(out: Path, *, fingerprint: str, plan_digest: str) -> bool:
-    """True when `out` was made by this tool version from this exact source and plan, and its files are whole."""
+def is_up_to_date(out: Path, *, fingerprint: str, plan_digest: str, config: bytes) -> bool:
+    """True when `out` was made by this tool version from this exact source, plan and config.json (which also
+    carries profile settings such as the KV-cache dtype), and its files are whole."""
     manifest = read_manifest(out)
     if manifest is None:
         return False
+    files = manifest.get("files", {})
     same = (manifest.get("tool_version") == __version__
             and manifest.get("source", {}).get("fingerprint") == fingerprint
-            and manifest.get("plan_sha256") == plan_digest)
-    files = manifest.get("files", {})
+            and manifest.get("plan_sha256") == plan_digest
+            and files.get("config.json", {}).get("sha256") == hashlib.sha256(config).hexdigest())
     return same and bool(files) and all(
         (out / name).is_file() and (out / name).stat().st_size == record.get("bytes") for name, record in files.items())
 
