@@ -157,3 +157,12 @@ def test_bf16_checkpoint_keeps_bf16_and_widens_the_router_exactly(run_cli, tmp_p
     router = rank["transformer.layers.1.mlp.router.weight"]
     assert router.dtype == torch.float32 and torch.equal(router, source["model.layers.1.mlp.gate.wg.weight"].float())
     assert run_cli("verify", "--checkpoint", tmp_path / "ckpt", "--hf-dir", hf).exit_code == 0
+
+
+def test_embedded_tiny_model_converts_and_verifies_at_tp2_ep2(run_cli, tmp_path):
+    """The demo's path: the shipped hunyuan-tiny (trained weights, single model.safetensors)."""
+    from pipeline.model import TINY_MODEL_DIR
+
+    convert(run_cli, TINY_MODEL_DIR, tmp_path / "ckpt", 2, 1, 2)
+    result = run_cli("verify", "--checkpoint", tmp_path / "ckpt", "--hf-dir", TINY_MODEL_DIR)
+    assert result.exit_code == 0 and "PASS" in result.output, result.output
