@@ -11,9 +11,9 @@ import sys
 
 from pipeline.tinygen import tiny_config, write_checkpoint
 
-# ~50 MB of bf16 experts per layer: 16 experts x 3 x 1024 x 512
+# ~25 MB of bf16 experts per layer: 16 experts x 3 x 512 x 512
 WIDTHS = {"hidden_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 128,
-          "intermediate_size": 1024, "num_experts": 16, "moe_topk": 2, "vocab_size": 1024, "torch_dtype": "bfloat16"}
+          "intermediate_size": 512, "num_experts": 16, "moe_topk": 2, "vocab_size": 1024, "torch_dtype": "bfloat16"}
 
 
 def peak_rss_of_convert(tmp_path, layers: int) -> int:
@@ -31,6 +31,6 @@ def peak_rss_of_convert(tmp_path, layers: int) -> int:
 
 def test_peak_rss_does_not_grow_with_model_size(tmp_path):
     small, large = peak_rss_of_convert(tmp_path, 1), peak_rss_of_convert(tmp_path, 5)
-    layer_bytes = 16 * 3 * 1024 * 512 * 2
+    layer_bytes = 16 * 3 * 512 * 512 * 2
     assert large - small < layer_bytes / 2, (small, large)
     assert large < small + 4 * layer_bytes  # would fail if the model were held in memory
