@@ -84,9 +84,9 @@ def last_line(text: str) -> str:
 # stages -------------------------------------------------------------------------------------------
 
 def inspect_and_plan(demo: Demo) -> str:
-    demo.cli("inspect", "inspect", "--model-dir", str(demo.model_dir))
+    params = json.loads(demo.cli("inspect", "inspect", "--model-dir", str(demo.model_dir), "--json"))["params"]
     plan = json.loads(demo.cli("plan", "plan", "--profile", PROFILE, "--json"))
-    return f"verdict: {plan.get('verdict', '?')}"
+    return f"{params['total']:,} params; plan: {plan['verdict']}"
 
 
 def convert(demo: Demo) -> str:
@@ -109,8 +109,9 @@ def verify(demo: Demo) -> str:
 def build(demo: Demo) -> str:
     demo.cli("build", "build", "--profile", PROFILE, "--model-dir", str(demo.model_dir),
              "--out", str(demo.work / "bundle"), "--force")
+    files = sorted(p.name for p in (demo.work / "bundle").iterdir())
     argv = json.loads((demo.work / "bundle" / "argv.json").read_text())["serve"]
-    return f"backend: {' '.join(argv[1:3])}"
+    return f"{', '.join(files)}; backend `{' '.join(argv[1:3])}`"
 
 
 def start_replicas(demo: Demo) -> str:
@@ -129,7 +130,8 @@ def start_replicas(demo: Demo) -> str:
 
 
 def start_gateway(demo: Demo) -> str:
-    gateway = Gateway(demo.front_urls, demo.api_key, log_path=demo.logs / "gateway.log")
+    gateway = Gateway(demo.front_urls, demo.api_key, log_path=demo.logs / "gateway.log",
+                      overrides={"--shutdown-grace-period-secs": "1"})  # nothing is in flight when the demo stops
     demo.stack.callback(gateway.stop)
     demo.children.append(gateway.process)
     gateway.start(timeout=READY_TIMEOUT_S)

@@ -43,6 +43,7 @@ GATEWAY_FLAGS: tuple[Flag, ...] = (
     Flag("--retry-initial-backoff-ms", "50", "first retry almost at once; smg backs off x1.5 with jitter"),
     Flag("--request-timeout-secs", "1800", "long generations must not be cut by the gateway"),
     Flag("--sse-keepalive-secs", "15", "SSE comments keep idle-timeout proxies from cutting slow streams"),
+    Flag("--shutdown-grace-period-secs", "60", "on SIGTERM, in-flight generations get a minute to finish"),
     Flag("--disable-tokenizer-autoload", None, "the replicas tokenise; the gateway routes on request text"),
     Flag("--log-level", "warn", "smg logs two INFO lines per request otherwise"),
 )
