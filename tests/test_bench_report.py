@@ -132,6 +132,7 @@ def test_aiperf_command_line_carries_mode_key_and_quiet_flags(monkeypatch):
     assert argv[argv.index("--request-count") + 1] == "8,32"
     assert argv[argv.index("--ui-type") + 1] == "none" and "--no-gpu-telemetry" in argv
     assert "--sweep-type" in argv and argv[argv.index("--goodput") + 1] == "time_to_first_token:100"
+    assert "--use-server-token-count" in argv
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "HF_HUB_OFFLINE" not in aiperf_env()
 

@@ -41,6 +41,7 @@ class Workload:
     api_key: str | None = None
     ignore_eos: bool = True
     trust_remote_code: bool = False
+    server_token_count: bool = True  # count tokens from the server's `usage`, not by re-tokenizing the text
     seed: int = 1
 
     def request_counts(self) -> list[int]:
@@ -84,6 +85,8 @@ def aiperf_argv(binary: Path, work: Workload, out_dir: Path) -> list[str]:
         argv += ["--api-key", work.api_key]
     if work.trust_remote_code:
         argv.append("--tokenizer-trust-remote-code")
+    if work.server_token_count:
+        argv.append("--use-server-token-count")
     return argv
 
 
