@@ -168,12 +168,17 @@ def run_stage(stage: Stage, demo: Demo, failed: set[str]) -> StageResult:
     if missing:
         failed.add(stage.name)
         return StageResult(stage.name, 0.0, "NOT RUN", f"needs '{missing[0]}', which failed")
+    if "interrupted" in failed:
+        return StageResult(stage.name, 0.0, "NOT RUN", "the demo was interrupted")
     start = time.monotonic()
     try:
         detail, status = stage.run(demo), "PASS"
     except (StageFailed, PipelineError, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as exc:
         detail, status = str(exc).splitlines()[0] if str(exc) else type(exc).__name__, "FAILED"
         failed.add(stage.name)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: report it, let the caller stop everything
+        detail, status = "interrupted", "FAILED"
+        failed.update({stage.name, "interrupted"})
     return StageResult(stage.name, time.monotonic() - start, status, detail)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,22 @@ def test_a_broken_checkpoint_fails_its_stages_and_everything_is_stopped(tmp_path
     assert results["smoke via gateway"].status == "NOT RUN"
     assert results["stop everything"].status == "PASS", results["stop everything"].detail
     assert len(lines) == len(STAGES) + 1  # progress reported for every stage, none silently skipped
+
+
+def test_sigterm_mid_demo_reports_the_interruption_and_stops_everything(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "demo", "--model-dir", str(MODEL_DIR),
+                             "--workdir", str(tmp_path / "demo")], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # progress lines arrive as each stage ends
+            lines.append(line)
+            if "build bundle" in line:
+                break
+        proc.send_signal(signal.SIGTERM)  # lands while the replicas are starting
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert re.search(r"^start replicas \+ adapters\s+[\d.]+s\s+FAILED: interrupted", out, re.M), out
+    assert re.search(r"^smoke via gateway\s+[\d.]+s\s+NOT RUN", out, re.M)
+    assert re.search(r"^stop everything\s+[\d.]+s\s+PASS", out, re.M), out
