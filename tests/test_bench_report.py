@@ -1,5 +1,6 @@
-"""Report generation from a recorded aiperf 0.13 export (tests/fixtures/bench_aiperf, recorded by running
-`hunyuan-trt bench` once against a local streaming server), the aiperf command line, and bad input."""
+"""Report generation from a recorded aiperf 0.13 export (tests/fixtures/bench_aiperf: `hunyuan-trt bench
+--concurrency 1,4,16 --requests-per-user 2 --isl 64 --osl 32` run once against the adapter in front of a CPU
+backend replica serving hunyuan-tiny's architecture), the aiperf command line, and bad input."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_from_export_writes_table_plots_and_summary(run_cli, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["profile"] == "cpu-tiny" and "CPU numbers" in summary["hardware"]
     assert summary["plan"]["fits"] is True
-    assert summary["isl"] == 64 and summary["osl"] == 32 and summary["model"] == "m"
+    assert summary["isl"] == 64 and summary["osl"] == 32 and summary["model"] == "tencent/Hunyuan-A13B-Instruct"
     assert summary["roofline"]["decode_ceiling_batch1_tok_s"] > 0
     for mode in ("off", "on"):
         rows = summary["modes"][mode]
