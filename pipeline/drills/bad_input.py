@@ -8,6 +8,7 @@ HTTP goal (CPU backend, adapter and gateway alike): a 4xx status with an OpenAI 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -197,8 +198,6 @@ def run_profiles(work: Path) -> DrillResult:
 
 
 def _broken_copy(source: Path, target: Path, build: Callable[[Path, Path], None]) -> Path:
-    import shutil
-
     shutil.copytree(source, target)
     build(source, target)
     return target
