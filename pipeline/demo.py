@@ -191,8 +191,16 @@ def run_demo(model_dir: Path, work: Path, api_key: str | None = None,
     results, failed = [], set()
     with demo.stack:
         for stage in STAGES:
-            results.append(run_stage(stage, demo, failed))
-            report(results[-1])
+            try:  # an interrupt can land between stages too, not only inside one
+                result = run_stage(stage, demo, failed)
+            except KeyboardInterrupt:
+                failed.update({stage.name, "interrupted"})
+                result = StageResult(stage.name, 0.0, "FAILED", "interrupted")
+            results.append(result)
+            try:
+                report(result)
+            except KeyboardInterrupt:
+                failed.add("interrupted")
         start = time.monotonic()
     results.append(stopped(demo, time.monotonic() - start))
     report(results[-1])
