@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.bench.aiperf import Workload, run_aiperf
+from pipeline.bench.pyspy import Sampler
 from pipeline.bench.results import Cell, load_cells
 from pipeline.drills.table import DrillResult
 from pipeline.drills.topology import SERVED_NAME, Topology
@@ -47,8 +48,12 @@ def median_cell(cells: list[Cell]) -> Cell:
     return Cell(cells[0].concurrency, metrics, cells[0].aiperf_version, cells[0].config)
 
 
-def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadPlan) -> dict[str, list[Cell]]:
-    """Run the workload against each path of one replica + adapter + smg chain, round-robin `repeats` times."""
+def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadPlan,
+            profile_adapter: bool = False) -> dict[str, list[Cell]]:
+    """Run the workload against each path of one replica + adapter + smg chain, round-robin `repeats` times.
+
+    With `profile_adapter`, one more adapter-only run follows with py-spy sampling the adapter
+    (work/adapter.folded); it is not part of the medians, since sampling slows the process it samples."""
     key = secrets.token_urlsafe(24)
     rounds: dict[str, list[list[Cell]]] = {path: [] for path in PATHS}
     with Topology(model_dir, work / "logs", replicas=1, adapters=True, gateway_key=key) as chain:
@@ -60,6 +65,9 @@ def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadP
                 work_item = replace(base, url=urls[path], api_key=key if "gateway" in path else None)
                 out = work / "aiperf" / f"{path.replace('+', '-')}-{round_index}"
                 rounds[path].append(load_cells(run_aiperf(work_item, out)))
+        if profile_adapter:
+            with Sampler(chain.adapters[0].process.pid, work / "adapter.folded"):
+                run_aiperf(replace(base, url=urls["adapter"]), work / "aiperf" / "adapter-profiled")
     return {path: [median_cell(list(cells)) for cells in zip(*runs, strict=True)] for path, runs in rounds.items()}
 
 

@@ -151,11 +151,15 @@ def bench(url, cpu_chain, model_dir, api_key, out, from_export, **shape):
               help="Requests per concurrent user at each level.")
 @click.option("--repeats", default=2, show_default=True, type=click.IntRange(min=1),
               help="Rounds over the three paths; the report shows the median of each statistic.")
+@click.option("--profile-adapter", is_flag=True,
+              help="Sample the adapter with py-spy during the adapter run; top frames go into overhead.md.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/overhead"), show_default=True,
               help="Directory for overhead.md, overhead.json and the raw aiperf exports.")
-def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, out):
+def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, profile_adapter, out):
     """The same aiperf load direct to a CPU replica, via the adapter, via smg + adapter: added latency per hop."""
     from pipeline.bench.overhead import OverheadPlan, comparison_rows, goals, markdown, measure
+    from pipeline.bench.pyspy import markdown as profile_table
+    from pipeline.bench.pyspy import summary
     from pipeline.drills.table import markdown as goal_table
     from pipeline.drills.topology import check_model_dir
 
@@ -163,14 +167,17 @@ def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats,
     tokenizer = check_tokenizer(check_model_dir(model_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
-        rows = comparison_rows(measure(model_dir, Path(tmp), tokenizer, plan))
+        rows = comparison_rows(measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter))
         results = goals(rows)
         staging = Path(tmp) / "report"
         staging.mkdir()
-        (staging / "overhead.md").write_text(f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\n"
-                                             f"ISL {isl} / OSL {osl}, thinking off, median of {repeats} "
-                                             f"rounds per path.\n\n{markdown(rows)}\n"
-                                             f"{goal_table(results).replace('# Fault drills', '## Goals')}")
+        text = (f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\nISL {isl} / OSL {osl}, "
+                f"thinking off, median of {repeats} rounds per path.\n\n{markdown(rows)}\n"
+                f"{goal_table(results).replace('# Fault drills', '## Goals')}")
+        if profile_adapter:
+            shutil.move(str(Path(tmp) / "adapter.folded"), staging / "adapter.folded")
+            text += f"\n## Adapter profile (py-spy)\n\n{profile_table(summary(staging / 'adapter.folded'))}"
+        (staging / "overhead.md").write_text(text)
         (staging / "overhead.json").write_text(json.dumps({"plan": plan.__dict__, "rows": rows}, indent=2) + "\n")
         shutil.move(str(Path(tmp) / "aiperf"), staging / "aiperf")
         shutil.rmtree(out, ignore_errors=True)
