@@ -37,6 +37,7 @@ def test_rows_report_added_latency_per_hop_and_ratio_to_direct(direct):
     assert rows[("gateway+adapter", 16)]["TTFT p50 added"] == pytest.approx(1.0)  # against the adapter, not direct
     assert rows[("gateway+adapter", 16)]["ratio_to_direct"] == pytest.approx(0.92)
     assert rows[("direct", 1)]["TTFT p50 added"] is None
+    assert rows[("adapter", 4)]["errors_pct"] == direct[1].stat("request_error_rate")
     assert all(result.passed for result in goals(list(rows.values())))
 
 

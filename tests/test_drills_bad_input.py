@@ -1,19 +1,12 @@
-"""Bad-input corpus (what `make test` runs): malformed profiles and checkpoints to the CLI, malformed
+"""Bad-input corpus (what `make test` runs, on the embedded hunyuan-tiny): malformed profiles and checkpoints to the CLI, malformed
 requests to the CPU backend, the adapter and the gateway; plus the gateway's auth drill on the same chain."""
 
 from __future__ import annotations
 
-import pytest
-from drills_support import shared_servable_model
-
 from pipeline.drills import bad_input
 from pipeline.drills.suite import DRILLS, Context
 from pipeline.drills.table import markdown
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return shared_servable_model(tmp_path_factory)
+from pipeline.model import TINY_MODEL_DIR
 
 
 def test_corpus_has_at_least_30_cases():
@@ -27,7 +20,7 @@ def test_malformed_profiles_and_checkpoints_exit_2_with_one_line(tmp_path):
     assert all(result.passed for result in results), markdown(results)
 
 
-def test_malformed_requests_get_4xx_and_gateway_refuses_bad_keys(model_dir, tmp_path):
-    results = DRILLS["http-auth"](Context(model_dir, tmp_path, short=True))
+def test_malformed_requests_get_4xx_and_gateway_refuses_bad_keys(tmp_path):
+    results = DRILLS["http-auth"](Context(TINY_MODEL_DIR, tmp_path, short=True))
     assert [r.drill.split(":")[0] for r in results] == ["bad input", "auth", "auth"]
     assert all(result.passed for result in results), markdown(results)

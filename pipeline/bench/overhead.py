@@ -84,6 +84,7 @@ def comparison_rows(measured: dict[str, list[Cell]]) -> list[dict]:
         for level, cell in cells.items():
             row = {"path": path, "concurrency": level,
                    "output_tok_s": cell.stat("output_token_throughput"),
+                   "errors_pct": cell.stat("request_error_rate") or 0.0,
                    "ratio_to_direct": cell.stat("output_token_throughput") / direct[level].stat("output_token_throughput")}
             for label, tag, stat in LATENCIES:
                 row[label] = cell.stat(tag, stat)
@@ -113,11 +114,11 @@ def goals(rows: list[dict]) -> list[DrillResult]:
 
 def markdown(rows: list[dict]) -> str:
     headers = ["path", "concurrency", *(label for label, *_ in LATENCIES), "TTFT p50 added", "ITL p50 added",
-               "output tok/s", "x direct"]
+               "output tok/s", "x direct", "errors %"]
     lines = ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
     for row in rows:
         added = [("–" if row[f"{k} added"] is None else f"{row[f'{k} added']:+.2f}") for k in ("TTFT p50", "ITL p50")]
         cells = [row["path"], str(row["concurrency"]), *(f"{row[label]:.2f}" for label, *_ in LATENCIES), *added,
-                 f"{row['output_tok_s']:.1f}", f"{row['ratio_to_direct']:.3f}"]
+                 f"{row['output_tok_s']:.1f}", f"{row['ratio_to_direct']:.3f}", f"{row['errors_pct']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -29,8 +29,9 @@ class Record:
 
 
 def chat_body(stream: bool, max_tokens: int) -> dict:
-    """A prompt with a random prefix, so prefix-aware routing spreads requests over the replicas."""
-    return {"model": "tencent/Hunyuan-A13B-Instruct", "max_tokens": max_tokens, "stream": stream,
+    """A prompt with a random prefix, so prefix-aware routing spreads requests over the replicas; exactly
+    `max_tokens` tokens (ignore_eos) so that requests stay in flight long enough to be hit by a kill."""
+    return {"model": "tencent/Hunyuan-A13B-Instruct", "max_tokens": max_tokens, "stream": stream, "ignore_eos": True,
             "messages": [{"role": "user", "content": f"{uuid.uuid4().hex[:12]} what is 12+30?"}],
             "chat_template_kwargs": {"enable_thinking": False}}
 
@@ -74,13 +75,13 @@ def send(session: requests.Session, url: str, key: str, stream: bool, max_tokens
 class Load:
     """`plain` + `streams` threads looping over requests to `url` until `stop()`."""
 
-    def __init__(self, url: str, key: str, plain: int = 3, streams: int = 2, max_tokens: int = 16,
-                 read_timeout: float = 20.0):
+    def __init__(self, url: str, key: str, plain: int = 3, streams: int = 3, max_tokens: int = 16,
+                 stream_tokens: int = 64, read_timeout: float = 20.0):
         self.records: list[Record] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        args = (url, key, max_tokens, read_timeout)
-        self._threads = [threading.Thread(target=self._loop, args=(stream, *args), daemon=True)
+        self._threads = [threading.Thread(target=self._loop, daemon=True,
+                                          args=(stream, url, key, stream_tokens if stream else max_tokens, read_timeout))
                          for stream in [False] * plain + [True] * streams]
 
     def _loop(self, stream: bool, url: str, key: str, max_tokens: int, read_timeout: float) -> None:

@@ -27,7 +27,7 @@ class KillPlan:
     recover_timeout_s: float = 30.0  # give up waiting for traffic on the restarted replica
     tail_s: float = 2.0  # load after recovery
     plain: int = 3  # non-streaming client threads
-    streams: int = 2  # streaming client threads
+    streams: int = 3  # streaming client threads (64-token streams, so some are in flight at the kill)
 
 
 def _wait_for_traffic(load: Load, worker: str, since: float, timeout: float) -> float | None:
