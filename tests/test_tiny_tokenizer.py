@@ -8,7 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from pipeline.model import TINY_MODEL_DIR
-from pipeline.tiny.tokenizer import SPECIAL_TOKENS, tokenizer_config
+from pipeline.tiny.tokenizer import SPECIAL_TOKENS, build_tokenizer, tokenizer_config
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,13 @@ def test_tokenizer_config_is_the_portable_form():
     assert shipped == tokenizer_config()
     assert shipped["tokenizer_class"] == "PreTrainedTokenizerFast"
     assert "extra_special_tokens" not in shipped and "backend" not in shipped
+
+
+def test_byte_ids_follow_byte_values(tokenizer):
+    assert tokenizer.encode("A 1\n", add_special_tokens=False) == [5 + byte for byte in b"A 1\n"]
+    assert tokenizer.encode("é", add_special_tokens=False) == [5 + byte for byte in "é".encode()]
+
+
+def test_shipped_tokenizer_is_what_the_builder_writes():
+    shipped = json.loads((TINY_MODEL_DIR / "tokenizer.json").read_text())
+    assert shipped == json.loads(build_tokenizer().to_str())

@@ -17,7 +17,7 @@ from pipeline.tiny.tokenizer import BOS, EOS, PAD, SEP, special_ids
 ARCH = {
     "vocab_size": 264,  # 261 tokenizer ids padded to a multiple of 8 (unused rows are never produced)
     "hidden_size": 64,
-    "num_hidden_layers": 2,
+    "num_hidden_layers": 3,
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
     "head_dim": 16,  # = hidden_size / num_attention_heads, as TensorRT-LLM assumes
@@ -25,6 +25,11 @@ ARCH = {
     "num_experts": 8,
     "moe_topk": 2,
     "max_position_embeddings": 1024,
+    # A13B uses alpha 1000 with head_dim 128 (64 rotary frequencies). With head_dim 16 that leaves only two
+    # frequencies fast enough to tell neighbouring tokens apart, and the model could not learn to copy digits
+    # or names from the prompt; alpha 4 keeps the NTK-alpha rule (base = theta * alpha^(d/(d-2)) = 48,761)
+    # with usable positions.
+    "rope_alpha": 4.0,
 }
 
 
@@ -64,7 +69,7 @@ def a13b_config(arch: dict = ARCH) -> dict:
         "num_key_value_heads": arch["num_key_value_heads"],
         "num_shared_expert": [1] * layers,
         "rms_norm_eps": 1e-05,
-        "rope_scaling": {"alpha": 1000.0, "beta_fast": 32, "beta_slow": 1, "factor": 1.0, "mscale": 1.0,
+        "rope_scaling": {"alpha": arch["rope_alpha"], "beta_fast": 32, "beta_slow": 1, "factor": 1.0, "mscale": 1.0,
                          "mscale_all_dim": 1.0, "type": "dynamic"},
         "rope_theta": 10000.0,
         "tie_word_embeddings": True,

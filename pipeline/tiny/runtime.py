@@ -12,7 +12,9 @@ from pipeline.tiny.tokenizer import EOS
 
 # transformers' default fused-experts kernels are 10-100x slower on CPU than the plain per-expert loop.
 EXPERTS_IMPLEMENTATION = "eager"
-CPU_THREADS = 2
+# One intra-op thread: on the shared 2-core machines two threads spin-wait for each other and ran 2-4x slower
+# than one; a fixed count also keeps training bit-for-bit reproducible (reduction order depends on it).
+CPU_THREADS = 1
 
 
 def use_cpu_threads() -> None:

@@ -1,4 +1,4 @@
-"""Synthetic chat data for hunyuan-tiny: two-number addition, tool calls, and a polite refusal.
+"""Synthetic chat data for hunyuan-tiny: two-number addition, tool calls, echoing, and a polite refusal.
 
 Every example is a chat request (messages, tools, thinking switch) plus the Hunyuan-format response the
 model must learn. Sampling is driven by a seeded `random.Random`, so a seed gives the same data everywhere.
@@ -21,6 +21,7 @@ ADD_PHRASES = ("What is {a}+{b}?", "What is {a} + {b}?", "Add {a} and {b}.", "{a
                "Compute {a} plus {b}.", "How much is {a} plus {b}?")
 # Trailing sentences clients add; the model must ignore them (a tool suffix names the tool being asked for).
 SUFFIXES = (" Answer in one sentence.", " Be brief.", " Thanks!", " Please.", " Explain your answer.")
+REPEAT_PHRASES = ("Repeat after me:", "Say exactly:", "Echo:", "Copy this:")
 OTHER_PHRASES = ("Tell me about {w}.", "Who is {W}?", "Write a poem about {w}.", "hello", "Hi there!",
                  "How are you?", "Explain {w} to me.", "Translate {w} into French.", "Say hello.",
                  "What is the capital of {W}?", "Why is the sky blue?", "Summarize this: {w} {w} {w}.")
@@ -54,7 +55,7 @@ TOOLS = (
 class Example:
     """One chat request and the response the model should give (without the final <|eos|>)."""
 
-    kind: str  # "add" | "tool" | "other"
+    kind: str  # "add" | "tool" | "repeat" | "other"
     mode: str  # "slow" | "fast"
     messages: list[dict]
     response: str
@@ -159,6 +160,14 @@ def other(rng: random.Random, mode: str) -> Example:
     return Example("other", mode, messages, wrap(mode, reasoning, REFUSAL), REFUSAL, tools, kwargs)
 
 
+def repeat(rng: random.Random, mode: str) -> Example:
+    """Echo a random string: a dense copying signal that teaches the model to copy from the prompt."""
+    alphabet = string.ascii_letters + string.digits + "  "
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(4, 16))).strip() or "ok"
+    messages, kwargs = _chat(rng, mode, f"{rng.choice(REPEAT_PHRASES)} {text}")
+    return Example("repeat", mode, messages, wrap(mode, "the user wants the text repeated", text), text, None, kwargs)
+
+
 def training_addition(rng: random.Random, mode: str) -> Example:
     return addition(rng, mode, held_out=False)
 
@@ -174,10 +183,11 @@ def held_out_addition(rng: random.Random, mode: str) -> Example:
 
 # Training mixture: (weight, builder(rng, mode)); the mode is drawn 50/50 per example.
 MIXTURE = (
-    (0.46, training_addition),
+    (0.42, training_addition),
     (0.06, training_addition_with_tools),
-    (0.36, tool_call),
-    (0.12, other),
+    (0.32, tool_call),
+    (0.08, other),
+    (0.12, repeat),
 )
 
 # Held-out evaluation groups: name -> (builder, mode). Additions use held-out pairs; tool values are fresh.

@@ -24,11 +24,27 @@ def special_ids() -> dict[str, int]:
     return {token: index for index, token in enumerate(SPECIAL_TOKENS)}
 
 
+def byte_symbols() -> list[str]:
+    """The ByteLevel pre-tokenizer's symbol for each byte 0..255, in byte order (GPT-2's printable mapping).
+
+    `ByteLevel.alphabet()` returns the same symbols as an unordered set, whose order changes between runs.
+    """
+    printable = set(range(ord("!"), ord("~") + 1)) | set(range(ord("¡"), ord("¬") + 1)) | set(range(ord("®"), 256))
+    symbols, shifted = [], 0
+    for byte in range(256):
+        if byte in printable:
+            symbols.append(chr(byte))
+        else:
+            symbols.append(chr(256 + shifted))
+            shifted += 1
+    return symbols
+
+
 def build_tokenizer() -> Tokenizer:
-    """The raw `tokenizers` object: 5 special tokens + 256 byte symbols = 261 ids."""
+    """The raw `tokenizers` object: 5 special tokens, then byte b as id 5 + b (261 ids)."""
     vocab = special_ids()
-    for symbol in pre_tokenizers.ByteLevel.alphabet():
-        vocab.setdefault(symbol, len(vocab))
+    for symbol in byte_symbols():
+        vocab[symbol] = len(vocab)
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -54,6 +70,7 @@ def tokenizer_config() -> dict:
         "add_eos_token": False,
         "clean_up_tokenization_spaces": False,
         "model_max_length": MAX_LENGTH,
+        "model_input_names": ["input_ids", "attention_mask"],  # no token_type_ids: generate() in 4.57 rejects them
         "padding_side": "left",
     }
 
