@@ -70,10 +70,10 @@ class Demo:
         return text
 
     def spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(argv, log_path=self.logs / f"{name}.log").start()
-        self.stack.callback(proc.stop)
+        proc = ManagedProcess(argv, log_path=self.logs / f"{name}.log")
+        self.stack.callback(proc.stop)  # registered before the start: an interrupt mid-start orphans nothing
         self.children.append(proc)
-        return proc
+        return proc.start()
 
 
 def last_line(text: str) -> str:
