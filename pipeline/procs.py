@@ -10,8 +10,10 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -42,6 +44,31 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None 
         time.sleep(interval)
 
 
+@contextmanager
+def deferred_interrupts():
+    """Hold SIGINT/SIGTERM while a child is spawned, then deliver them.
+
+    An interrupt that lands inside `Popen()` after the fork raises before the Popen object exists, so the
+    caller can never stop that child: it is orphaned. Only the main thread can swap handlers; elsewhere
+    this is a no-op (signals are delivered to the main thread anyway).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in caught:
+            signal.raise_signal(sig)
+
+
 class ManagedProcess:
     """A child process in its own session, stopped (TERM, then KILL) on exit of the `with` block."""
 
@@ -58,9 +85,10 @@ class ManagedProcess:
         if self.log_path:
             Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(self.argv, stdout=self._log or subprocess.DEVNULL,
-                                        stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
-                                        start_new_session=True)
+        with deferred_interrupts():
+            self.process = subprocess.Popen(self.argv, stdout=self._log or subprocess.DEVNULL,
+                                            stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
+                                            start_new_session=True)
         return self
 
     @property
