@@ -73,9 +73,10 @@ class ManagedProcess:
     """A child process in its own session, stopped (TERM, then KILL) on exit of the `with` block."""
 
     def __init__(self, argv: Sequence[str], log_path: Path | None = None, env: dict | None = None,
-                 cwd: Path | None = None):
+                 cwd: Path | None = None, inherit_output: bool = False):
         self.argv = [str(a) for a in argv]
         self.log_path = log_path
+        self.inherit_output = inherit_output  # the child writes to our stdout/stderr instead of a log
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.process: subprocess.Popen | None = None
@@ -86,9 +87,10 @@ class ManagedProcess:
             Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         with deferred_interrupts():
-            self.process = subprocess.Popen(self.argv, stdout=self._log or subprocess.DEVNULL,
-                                            stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
-                                            start_new_session=True)
+            output = {} if self.inherit_output else {"stdout": self._log or subprocess.DEVNULL,
+                                                     "stderr": subprocess.STDOUT}
+            self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, start_new_session=True,
+                                            **output)
         return self
 
     @property

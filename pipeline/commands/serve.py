@@ -9,7 +9,6 @@ the exit code is the backend's (128+N when it died of signal N). If the backend 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,7 @@ import click
 import requests
 
 from pipeline.errors import PipelineError
-from pipeline.procs import free_port
+from pipeline.procs import ManagedProcess, free_port
 
 STOP_GRACE_S = 30.0
 POLL_S = 0.2
@@ -31,27 +30,17 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-class Backend:
-    """The bundle's backend process; signals received by `serve` are forwarded to its process group."""
+class Backend(ManagedProcess):
+    """The bundle's backend in its own session, logging to our stdout/stderr; signals received by `serve`
+    are forwarded to its process group."""
 
     def __init__(self, argv: list[str]):
-        self.argv = argv
+        super().__init__(argv, inherit_output=True)
         self.signals: list[int] = []
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, start_new_session=True)
 
     def on_signal(self, signum, frame) -> None:
         self.signals.append(signum)
-        self.signal(signal.SIGTERM)
-
-    def signal(self, signum: int) -> None:
-        if self.process and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signum)
-            except ProcessLookupError:
-                pass
+        self.kill(signal.SIGTERM)
 
     def wait_ready(self, url: str, timeout: float) -> bool:
         """True once /health answers 200; False if the backend exited or a signal arrived first."""
@@ -70,14 +59,7 @@ class Backend:
         return False
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
-                self.process.wait(10)
-        return exit_code(self.process.returncode)
+        return exit_code(super().stop(grace=STOP_GRACE_S))
 
 
 async def run_adapter(backend: Backend, upstream: str, host: str, port: int, model_name: str | None) -> None:
