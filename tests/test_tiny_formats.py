@@ -8,7 +8,15 @@ import re
 import pytest
 
 from pipeline.tiny.formats import check, is_correct, parse_tool_calls
-from pipeline.tiny.tasks import EVAL_GROUPS, addition_reasoning, eval_examples, is_held_out, training_example
+from pipeline.tiny.tasks import (
+    EVAL_GROUPS,
+    TOOLS,
+    addition_reasoning,
+    eval_examples,
+    is_held_out,
+    is_held_out_call,
+    training_example,
+)
 
 CALL = '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Oslo"}}]</tool_calls>'
 
@@ -67,6 +75,35 @@ def test_training_data_matches_its_own_format_and_never_uses_held_out_pairs():
         operands = re.search(r"(\d+)\D+?(\d+)", example.messages[-1]["content"])
         if example.kind == "add":
             assert not is_held_out(int(operands[1]), int(operands[2]))
+
+
+def asked_calls(example) -> set[tuple[str, str, str]]:
+    """The catalogue (tool, question, argument) triples whose question text appears in the example's prompt."""
+    content = example.messages[-1]["content"]
+    return {(spec.name, phrase, value) for spec in TOOLS for phrase in spec.phrases for value in spec.values
+            if phrase.format(v=value) in content}
+
+
+def test_tool_questions_held_out_of_training_are_the_ones_evaluated():
+    specs = {spec.name: spec for spec in TOOLS}
+    rng = random.Random(2)
+    training = [e for e in (training_example(rng) for _ in range(600)) if e.kind == "tool"]
+    evaluated = eval_examples("tool_fast", 40, seed=0) + eval_examples("tool_slow", 40, seed=0)
+    for examples, held_out in ((training, False), (evaluated, True)):
+        for example in examples:
+            asked = asked_calls(example)
+            assert asked, example.messages
+            assert any(is_held_out_call(specs[name], phrase, value) == held_out for name, phrase, value in asked)
+
+
+def test_every_catalogue_argument_is_also_seen_in_training():
+    """Held-out prompts test reading the argument from a new question, not guessing a never-seen string."""
+    for spec in TOOLS:
+        for value in spec.values:
+            assert any(not is_held_out_call(spec, phrase, value) for phrase in spec.phrases), (spec.name, value)
+    held_out = sum(is_held_out_call(spec, p, v) for spec in TOOLS for p in spec.phrases for v in spec.values)
+    total = sum(len(spec.phrases) * len(spec.values) for spec in TOOLS)
+    assert 0.05 < held_out / total < 0.2
 
 
 def test_held_out_prompts_are_deterministic():

@@ -2,18 +2,21 @@
 
 Every example is a chat request (messages, tools, thinking switch) plus the Hunyuan-format response the
 model must learn. Sampling is driven by a seeded `random.Random`, so a seed gives the same data everywhere.
-One addition pair in ten is held out of training (`is_held_out`); tool arguments are random strings, so
-the model has to copy them from the prompt instead of memorising them.
+One addition pair in ten is held out of training (`is_held_out`), and so is one (question, argument) pair in
+ten for tool calls (`is_held_out_call`): every argument is seen in training, but a held-out prompt asks for
+it in a sentence the model never saw it in, so the model has to read it from the prompt. Arguments come from
+fixed catalogues: a model this small does not learn to copy arbitrary unseen strings (see the model card).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import string
 from dataclasses import dataclass, field
 
-MAX_OPERAND = 99
+MAX_OPERAND = 49
 REFUSAL = "I can add two numbers and call tools."
 SYSTEM_PROMPTS = ("You are a helpful assistant.", "You are terse.", "Answer briefly.",
                   "You are Hunyuan, a helpful assistant.", "Think carefully.")
@@ -21,7 +24,6 @@ ADD_PHRASES = ("What is {a}+{b}?", "What is {a} + {b}?", "Add {a} and {b}.", "{a
                "Compute {a} plus {b}.", "How much is {a} plus {b}?")
 # Trailing sentences clients add; the model must ignore them (a tool suffix names the tool being asked for).
 SUFFIXES = (" Answer in one sentence.", " Be brief.", " Thanks!", " Please.", " Explain your answer.")
-REPEAT_PHRASES = ("Repeat after me:", "Say exactly:", "Echo:", "Copy this:")
 OTHER_PHRASES = ("Tell me about {w}.", "Who is {W}?", "Write a poem about {w}.", "hello", "Hi there!",
                  "How are you?", "Explain {w} to me.", "Translate {w} into French.", "Say hello.",
                  "What is the capital of {W}?", "Why is the sky blue?", "Summarize this: {w} {w} {w}.")
@@ -33,21 +35,29 @@ class ToolSpec:
     argument: str
     description: str
     phrases: tuple[str, ...]
-    value_kind: str  # "place" | "query" | "symbol"
+    values: tuple[str, ...]  # the argument catalogue
 
+
+# Small catalogues whose entries start with different letters: the model has to find the argument in the
+# prompt, but one or two letters then pick the entry.
+CITIES = ("Athens", "Berlin", "Cairo", "Delhi", "Geneva", "Hanoi", "Jakarta", "Kyiv", "London", "Madrid",
+          "Nairobi", "Oslo", "Paris", "Rome", "Seoul", "Tokyo")
+QUERIES = ("bike repair", "chess openings", "dog training", "flu symptoms", "gpu prices", "hiking trails",
+           "jazz history", "moon phases", "solar panels", "tide tables")
+SYMBOLS = ("AAPL", "BABA", "CSCO", "GOOG", "IBM", "MSFT", "NVDA", "ORCL", "QCOM", "TSLA")
 
 TOOLS = (
     ToolSpec("get_weather", "city", "Current weather for a city",
              ("What is the weather in {v}?", "Weather in {v}?", "Is it raining in {v}?", "How warm is it in {v}?",
               "What is the weather in {v} right now?", "Weather in {v} today?"),
-             "place"),
+             CITIES),
     ToolSpec("get_time", "city", "Local time in a city",
              ("What time is it in {v}?", "Current time in {v}?", "Tell me the time in {v}.",
-              "What time is it in {v} now?"), "place"),
+              "What time is it in {v} now?"), CITIES),
     ToolSpec("search_web", "query", "Search the web",
-             ("Search the web for {v}.", "Look up {v} online.", "Find pages about {v}."), "query"),
+             ("Search the web for {v}.", "Look up {v} online.", "Find pages about {v}."), QUERIES),
     ToolSpec("get_stock_price", "symbol", "Latest price of a stock ticker",
-             ("What is the stock price of {v}?", "Quote for {v}?", "How is {v} trading today?"), "symbol"),
+             ("What is the stock price of {v}?", "Quote for {v}?", "How is {v} trading today?"), SYMBOLS),
 )
 
 
@@ -55,7 +65,7 @@ TOOLS = (
 class Example:
     """One chat request and the response the model should give (without the final <|eos|>)."""
 
-    kind: str  # "add" | "tool" | "repeat" | "other"
+    kind: str  # "add" | "tool" | "other"
     mode: str  # "slow" | "fast"
     messages: list[dict]
     response: str
@@ -71,9 +81,21 @@ def tool_schema(spec: ToolSpec) -> dict:
                                              "parameters": parameters}}
 
 
+def _one_in_ten(key: str) -> bool:
+    """A stable pseudo-random choice of one key in ten (sha256, not Python's salted hash)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % 10 == 0
+
+
 def is_held_out(a: int, b: int) -> bool:
-    """One addition pair in ten never appears in training."""
-    return (a * 31 + b * 17) % 10 == 0
+    """One addition pair in ten never appears in training. The choice is pseudo-random over whole pairs, so
+    every ones-digit and tens-digit combination still occurs in training (a rule on the digits, such as
+    `(31a + 17b) % 10 == 0`, would hide whole digit combinations like 0+0 and test something never taught)."""
+    return _one_in_ten(f"{a}+{b}")
+
+
+def is_held_out_call(spec: ToolSpec, phrase: str, value: str) -> bool:
+    """One (tool question, argument) pair in ten never appears in training (a stable hash, not Python's)."""
+    return _one_in_ten(f"{spec.name}|{phrase}|{value}")
 
 
 def addition_reasoning(a: int, b: int) -> str:
@@ -93,14 +115,6 @@ def wrap(mode: str, reasoning: str, answer: str) -> str:
 
 def _word(rng: random.Random, low: int = 3, high: int = 9) -> str:
     return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(low, high)))
-
-
-def random_value(rng: random.Random, kind: str) -> str:
-    """A tool argument the model cannot have memorised."""
-    if kind == "symbol":
-        return "".join(rng.choice(string.ascii_uppercase) for _ in range(rng.randint(2, 5)))
-    words = [_word(rng) for _ in range(rng.choice((1, 1, 1, 2)))]
-    return " ".join(w.capitalize() for w in words) if kind == "place" else " ".join(words)
 
 
 def _mode_switch(rng: random.Random, mode: str, question: str) -> tuple[str, dict]:
@@ -141,10 +155,13 @@ def addition(rng: random.Random, mode: str, held_out: bool, with_tools: bool = F
     return Example("add", mode, messages, wrap(mode, addition_reasoning(a, b), answer), answer, tools, kwargs)
 
 
-def tool_call(rng: random.Random, mode: str) -> Example:
-    spec = rng.choice(TOOLS)
-    value = random_value(rng, spec.value_kind)
-    messages, kwargs = _chat(rng, mode, rng.choice(spec.phrases).format(v=value), spec.name)
+def tool_call(rng: random.Random, mode: str, held_out: bool) -> Example:
+    while True:
+        spec = rng.choice(TOOLS)
+        phrase, value = rng.choice(spec.phrases), rng.choice(spec.values)
+        if is_held_out_call(spec, phrase, value) == held_out:
+            break
+    messages, kwargs = _chat(rng, mode, phrase.format(v=value), spec.name)
     call = json.dumps([{"name": spec.name, "arguments": {spec.argument: value}}])
     answer = f"<tool_calls>{call}</tool_calls>"
     reasoning = f"call {spec.name} with {spec.argument}={value}"
@@ -160,14 +177,6 @@ def other(rng: random.Random, mode: str) -> Example:
     return Example("other", mode, messages, wrap(mode, reasoning, REFUSAL), REFUSAL, tools, kwargs)
 
 
-def repeat(rng: random.Random, mode: str) -> Example:
-    """Echo a random string: a dense copying signal that teaches the model to copy from the prompt."""
-    alphabet = string.ascii_letters + string.digits + "  "
-    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(4, 16))).strip() or "ok"
-    messages, kwargs = _chat(rng, mode, f"{rng.choice(REPEAT_PHRASES)} {text}")
-    return Example("repeat", mode, messages, wrap(mode, "the user wants the text repeated", text), text, None, kwargs)
-
-
 def training_addition(rng: random.Random, mode: str) -> Example:
     return addition(rng, mode, held_out=False)
 
@@ -177,25 +186,33 @@ def training_addition_with_tools(rng: random.Random, mode: str) -> Example:
     return addition(rng, mode, held_out=False, with_tools=True)
 
 
+def training_tool_call(rng: random.Random, mode: str) -> Example:
+    return tool_call(rng, mode, held_out=False)
+
+
 def held_out_addition(rng: random.Random, mode: str) -> Example:
     return addition(rng, mode, held_out=True)
 
 
+def held_out_tool_call(rng: random.Random, mode: str) -> Example:
+    return tool_call(rng, mode, held_out=True)
+
+
 # Training mixture: (weight, builder(rng, mode)); the mode is drawn 50/50 per example.
 MIXTURE = (
-    (0.42, training_addition),
-    (0.06, training_addition_with_tools),
-    (0.32, tool_call),
-    (0.08, other),
-    (0.12, repeat),
+    (0.50, training_addition),
+    (0.08, training_addition_with_tools),
+    (0.32, training_tool_call),
+    (0.10, other),
 )
 
-# Held-out evaluation groups: name -> (builder, mode). Additions use held-out pairs; tool values are fresh.
+# Held-out evaluation groups: name -> (builder, mode). Only held-out addition pairs and tool (question, argument)
+# pairs.
 EVAL_GROUPS = {
     "slow": (held_out_addition, "slow"),
     "fast": (held_out_addition, "fast"),
-    "tool_slow": (tool_call, "slow"),
-    "tool_fast": (tool_call, "fast"),
+    "tool_slow": (held_out_tool_call, "slow"),
+    "tool_fast": (held_out_tool_call, "fast"),
 }
 
 

@@ -25,14 +25,14 @@ from pipeline.tiny.tokenizer import PAD, write_tokenizer
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
-KEEP_FILES = ("MODEL_CARD.md",)
-POOL_BATCHES = 8  # batches drawn together and grouped by length  # hand-written files carried over when the directory is rebuilt
+KEEP_FILES = ("MODEL_CARD.md",)  # hand-written files carried over when the directory is rebuilt
+POOL_BATCHES = 8  # batches drawn together and grouped by length
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3000
-    batch_size: int = 32
+    steps: int = 4000
+    batch_size: int = 24
     peak_lr: float = 3e-3
     warmup_steps: int = 60
     min_lr_ratio: float = 0.1
