@@ -92,3 +92,12 @@ def test_eval_on_a_directory_without_weights_is_one_clear_error(run_cli, tmp_pat
     result = run_cli("tiny", "eval", "--model-dir", tmp_path)
     assert result.exit_code == 2
     assert f"{tmp_path}: no model.safetensors" in result.output and "Traceback" not in result.output
+
+
+def test_training_into_an_impossible_directory_fails_with_one_line(run_cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("tiny", "train", "--model-dir", blocker / "x" / "model", "--steps", "1")
+    assert result.exit_code == 2, result.output
+    assert "cannot create the model directory" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

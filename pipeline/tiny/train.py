@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.errors import PipelineError
 from pipeline.tiny import runtime
 from pipeline.tiny.config import write_configs
 from pipeline.tiny.tasks import training_example
@@ -108,7 +109,11 @@ def build(out_dir: Path, cfg: TrainConfig) -> dict:
     """Write config, tokenizer and trained weights into out_dir (replaced atomically); returns the train record."""
     out_dir = Path(out_dir)
     runtime.use_cpu_threads()
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as error:
+        raise PipelineError(f"{out_dir}: cannot create the model directory here ({error.strerror})") from None
     try:
         write_configs(work)
         write_tokenizer(work)
