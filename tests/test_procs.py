@@ -8,7 +8,15 @@ import pytest
 from pipeline.procs import ManagedProcess, deferred_interrupts
 
 
-def test_interrupt_during_spawn_is_delivered_after_the_child_is_tracked():
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler: a shell that starts the suite in the background hands it SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupt_during_spawn_is_delivered_after_the_child_is_tracked(sigint_raises):
     proc = ManagedProcess([sys.executable, "-c", "import time; time.sleep(60)"])
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():
