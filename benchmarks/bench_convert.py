@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.tinygen import tiny_config, write_checkpoint
+from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
 GNU_TIME = "/usr/bin/time"  # GNU time (Debian package `time`): peak RSS of the converter
 A13B_WIDTHS = {"hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,

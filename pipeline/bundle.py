@@ -22,7 +22,7 @@ import yaml
 
 from pipeline import __version__
 from pipeline.errors import PipelineError
-from pipeline.plan import make_plan
+from pipeline.memory_plan import make_plan
 from pipeline.profiles import Profile, load_profile
 from pipeline.trtllm import trtllm_version
 from pipeline.trtllm.options import (

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
+from pipeline.memory_plan import make_plan
 from pipeline.model import TINY_MODEL_DIR
-from pipeline.plan import make_plan
 from pipeline.profiles import load_profile, profile_names
 from pipeline.trtllm import load_schema, trtllm_version
 from pipeline.trtllm.options import fill

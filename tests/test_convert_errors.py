@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pipeline.checkpoint import writer
-from pipeline.tinygen import tiny_config, write_checkpoint
+from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
 SHARD = "model-00001-of-00003.safetensors"
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.checkpoint.build import parallel_overrides
+from pipeline.checkpoint.convert import parallel_overrides
 from pipeline.checkpoint.layout import Layout
-from pipeline.checkpoint.plan import build_plan
 from pipeline.checkpoint.source import SourceCheckpoint
+from pipeline.checkpoint.tensor_plan import build_plan
 from pipeline.checkpoint.writer import write_ranks
 from pipeline.model import spec_from_config
-from pipeline.tinygen import tiny_config, write_checkpoint
+from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
 CONFIG = tiny_config()  # hidden 64, 4 heads of 16, 2 kv heads, 8 experts of width 32, vocab 131
 

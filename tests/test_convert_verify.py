@@ -10,12 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from pipeline.checkpoint.layout import Layout
-from pipeline.checkpoint.plan import build_plan
 from pipeline.checkpoint.reassemble import reassemble
 from pipeline.checkpoint.source import SourceCheckpoint
+from pipeline.checkpoint.tensor_plan import build_plan
 from pipeline.model import load_spec
 from pipeline.profiles import profiles_dir
-from pipeline.tinygen import tiny_config, write_checkpoint
+from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
 LAYOUTS = [(1, 1, 1), (2, 1, 2), (2, 2, 1), (4, 1, 4), (4, 2, 2), (4, 4, 1)]  # tp=4 > 2 kv heads
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from pipeline.checkpoint import plan as plan_module
+from pipeline.checkpoint import tensor_plan as plan_module
 from pipeline.checkpoint.layout import Layout
-from pipeline.tinygen import tiny_config, write_checkpoint
+from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
 
 @pytest.fixture(scope="module")

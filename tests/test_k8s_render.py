@@ -12,7 +12,7 @@ from pipeline.cli import main
 from pipeline.deploy import render as render_mod
 from pipeline.deploy.overlay import overlay_files
 from pipeline.deploy.settings import STARTUP_MARGIN, deployment_for
-from pipeline.plan import make_plan
+from pipeline.memory_plan import make_plan
 from pipeline.profiles import load_profile, profile_names
 
 

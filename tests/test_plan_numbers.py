@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.commands.plan import plan_profile
+from pipeline.memory_plan import plan_profile
 
 GIB = 1024**3
 # A13B, from config.json: hidden 4096, 32 layers, 32 q / 8 kv heads x 128, 64 experts x 3072, shared 3072,

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from transformers import HunYuanMoEV1ForCausalLM
 
 from pipeline.model import TINY_MODEL_DIR, load_spec
-from pipeline.tiny.config import a13b_config, generation_config
+from pipeline.tiny.config import generation_config, tiny_model_config
 
 A13B_ONLY_KEYS = ("rope_theta", "rope_scaling", "torch_dtype", "attention_head_dim", "moe_topk",
                   "num_shared_expert", "moe_intermediate_size", "use_mixed_mlp_moe", "use_qk_norm")
@@ -27,7 +27,7 @@ def model():
 
 
 def test_shipped_files_are_the_writers_output(config):
-    assert config == a13b_config()
+    assert config == tiny_model_config()
     assert json.loads((TINY_MODEL_DIR / "generation_config.json").read_text()) == generation_config()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.bench.results import Cell, workload_of
 from pipeline.bench.roofline import decode_bound_tok_s
-from pipeline.plan import make_plan
+from pipeline.memory_plan import make_plan
 from pipeline.profiles import load_profile
 
 # (column header, aiperf metric tag, statistic, number format)

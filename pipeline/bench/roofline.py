@@ -14,8 +14,8 @@ up to the KV term.
 
 from __future__ import annotations
 
+from pipeline.memory_plan import KV_BYTES, WEIGHT_BYTES
 from pipeline.model import ModelSpec, active_params, count_params
-from pipeline.plan import KV_BYTES, WEIGHT_BYTES
 from pipeline.profiles import Profile
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.checkpoint.plan import CheckpointPlan, OutTensor
 from pipeline.checkpoint.progress import Progress
 from pipeline.checkpoint.source import CHUNK_BYTES, SourceCheckpoint
 from pipeline.checkpoint.st_format import ITEMSIZE, cast, header_bytes
+from pipeline.checkpoint.tensor_plan import CheckpointPlan, OutTensor
 from pipeline.errors import PipelineError
 
 WRITEBACK_BYTES = 64 * 1024 * 1024

@@ -31,9 +31,9 @@ def _positive(ctx, param, value):
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory (replaced atomically).")
 def convert_cmd(model_dir, profile, tp, ep, moe_tp, workers, force, dry_run, out):
     """Write config.json, rank{N}.safetensors and manifest.json for the profile's TP/EP layout, streaming."""
-    from pipeline.checkpoint.build import ConvertRequest, convert, resolve
-    from pipeline.checkpoint.plan import build_plan
+    from pipeline.checkpoint.convert import ConvertRequest, convert, resolve
     from pipeline.checkpoint.source import SourceCheckpoint
+    from pipeline.checkpoint.tensor_plan import build_plan
 
     request = ConvertRequest(model_dir, profile, out, tp, ep, moe_tp, workers, force)
     if dry_run:

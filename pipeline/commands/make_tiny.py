@@ -25,7 +25,7 @@ def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, voc
     """Write config.json, model-*.safetensors and model.safetensors.index.json into --out."""
     from pipeline.checkpoint.writer import atomic_directory
     from pipeline.model import read_config, spec_from_config
-    from pipeline.tinygen import tiny_config, write_checkpoint
+    from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
     if out.exists() and not force:
         raise PipelineError(f"{out}: already exists; pass --force to replace it")

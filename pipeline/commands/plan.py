@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from pipeline.commands.options import emit, profile_options, split_overrides
 from pipeline.errors import PipelineError
-from pipeline.plan import Plan, make_plan
-from pipeline.profiles import load_profile
+from pipeline.memory_plan import plan_profile
 
 ROWS = (
     ("profile", "profile"), ("derived name", "slug"), ("GPUs", "num_gpus"), ("accelerator", "accelerator"),
@@ -29,11 +26,6 @@ def format_plan(data: dict) -> str:
     lines = [f"{label:<{width}}  {data[key]:,}" if isinstance(data[key], int) and not isinstance(data[key], bool)
              else f"{label:<{width}}  {data[key]}" for label, key in ROWS]
     return "\n".join([*lines, f"{'verdict':<{width}}  {data['verdict']}"])
-
-
-def plan_profile(profile_name: str, overrides: dict | None = None) -> Plan:
-    profile, spec = load_profile(profile_name, overrides)
-    return make_plan(Path(profile_name).stem, profile, spec)
 
 
 @click.command()

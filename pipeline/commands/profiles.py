@@ -7,7 +7,7 @@ import json
 import click
 
 from pipeline.commands.options import emit
-from pipeline.plan import make_plan
+from pipeline.memory_plan import make_plan
 from pipeline.profiles import json_schema, load_profile, profile_names
 
 

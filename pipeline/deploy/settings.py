@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from pipeline import __version__
-from pipeline.plan import make_plan
+from pipeline.memory_plan import make_plan
 from pipeline.profiles import load_profile
 from pipeline.trtllm import trtllm_version
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from pipeline.checkpoint.layout import Layout
-from pipeline.checkpoint.plan import build_plan
 from pipeline.checkpoint.reassemble import compare_with_source, reassemble
 from pipeline.checkpoint.source import SourceCheckpoint
+from pipeline.checkpoint.tensor_plan import build_plan
 from pipeline.errors import PipelineError
 from pipeline.model import load_spec
 from pipeline.reference.forward import SimulatedWorld

@@ -33,7 +33,7 @@ ARCH = {
 }
 
 
-def a13b_config(arch: dict = ARCH) -> dict:
+def tiny_model_config(arch: dict = ARCH) -> dict:
     """config.json contents: A13B's keys and layout with the tiny shape."""
     ids = special_ids()
     layers = arch["num_hidden_layers"]
@@ -90,5 +90,5 @@ def generation_config() -> dict:
 
 def write_configs(out_dir: Path, arch: dict = ARCH) -> None:
     out_dir = Path(out_dir)
-    (out_dir / "config.json").write_text(json.dumps(a13b_config(arch), indent=2) + "\n")
+    (out_dir / "config.json").write_text(json.dumps(tiny_model_config(arch), indent=2) + "\n")
     (out_dir / "generation_config.json").write_text(json.dumps(generation_config(), indent=2) + "\n")

@@ -16,9 +16,10 @@ GiB is the memory one such sequence would still need.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from pipeline.model import ModelSpec, active_params, count_params
-from pipeline.profiles import Profile
+from pipeline.profiles import Profile, load_profile
 
 GIB = 1024**3
 RUNTIME_GIB = 2.0
@@ -145,6 +146,12 @@ def make_plan(name: str, profile: Profile, spec: ModelSpec) -> Plan:
         startup_estimate_s=int(checkpoint_gb / STORAGE_GB_S + ENGINE_INIT_S * is_gpu),
         decode_ceiling_batch1_tok_s=round(profile.num_gpus * gpu.bandwidth_tbs * 1e12 / active_bytes, 1),
     )
+
+
+def plan_profile(profile_name: str, overrides: dict | None = None) -> Plan:
+    """Load a profile (name or YAML path, flags overriding it) and plan it under its file's stem."""
+    profile, spec = load_profile(profile_name, overrides)
+    return make_plan(Path(profile_name).stem, profile, spec)
 
 
 def _suggestion(profile: Profile) -> str:

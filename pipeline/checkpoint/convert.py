@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pipeline.checkpoint.layout import Layout
 from pipeline.checkpoint.manifest import build_manifest, file_record, is_up_to_date, write_manifest
-from pipeline.checkpoint.plan import CheckpointPlan, build_plan
 from pipeline.checkpoint.source import SourceCheckpoint
+from pipeline.checkpoint.tensor_plan import CheckpointPlan, build_plan
 from pipeline.checkpoint.trt_config import checkpoint_config
 from pipeline.checkpoint.writer import atomic_directory, write_ranks
 from pipeline.errors import PipelineError
