@@ -5,8 +5,8 @@
     serve.sh              the same command lines as a runnable script (backend only, no adapter)
     bundle.json           profile, resolved profile, planner verdict, TensorRT-LLM pin, model path, served name
 
-Everything emitted is checked against pipeline/trtllm/schema.json first; the directory is written to a
-temporary sibling and renamed, so a failed build leaves nothing behind.
+Everything emitted is checked against pipeline/trtllm/schema.json first; the directory is written through
+`pipeline.outputs` (complete or absent; an existing --out is replaced only with force, never the model's).
 """
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ import json
 import os
 import shlex
 import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from pipeline import __version__
+from pipeline.cpu_backend.runner import SCHEMA_FLAGS, backend_argv
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
+from pipeline.outputs import BUNDLE, replaced_directory
 from pipeline.profiles import Profile, load_profile
 from pipeline.trtllm import trtllm_version
 from pipeline.trtllm.options import (
-    CPU_FLAGS,
+    HOST,
+    PORT,
+    PYTHON,
     YAML_NAME,
     build_argv,
-    cpu_argv,
     fill,
     llm_api_options,
     serve_argv,
@@ -62,8 +64,9 @@ def _check_model_dir(model_dir: str, backend: str, on_target: bool) -> str:
 def command_lines(profile: Profile, model_path: str) -> dict[str, list[str]]:
     """argv.json content, checked against the flag lists."""
     if profile.backend == "cpu":
-        argv = cpu_argv(profile, model_path)
-        check_argv(argv, CPU_FLAGS, positionals=3, source="argv.json (pipeline.cpu_backend)")
+        argv = backend_argv(model_path, python=PYTHON, host=HOST, port=PORT, served_model_name=profile.served_model_name,
+                            max_batch_size=profile.max_batch_size, max_seq_len=profile.max_seq_len)
+        check_argv(argv, SCHEMA_FLAGS, positionals=3, source="argv.json (pipeline.cpu_backend)")
         return {"serve": argv}
     lines = {"serve": serve_argv(profile, model_path)}
     check_serve_argv(lines["serve"])
@@ -120,24 +123,14 @@ def bundle_files(name: str, overrides: dict | None, model_dir: str, on_target: b
             "serve.sh": serve_script(Path(name).stem, lines), "bundle.json": json.dumps(meta, indent=2) + "\n"}
 
 
-def write_bundle(files: dict[str, str], out: Path, force: bool = False) -> Path:
-    """Write into a temporary sibling, then rename into place (replacing `out` only with force)."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise PipelineError(f"--out {out}: already exists; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+def write_bundle(files: dict[str, str], out: Path, force: bool = False, model_dir: str | None = None) -> Path:
+    """Write the bundle directory (replacing an existing `out` only with force, never the model directory)."""
+    inputs = [Path(model_dir)] if model_dir else []
+    with replaced_directory(out, BUNDLE, force, inputs) as staging:
         for name, text in files.items():
             (staging / name).write_text(text)
         os.chmod(staging / "serve.sh", 0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def read_bundle(directory: Path) -> tuple[dict, dict]:

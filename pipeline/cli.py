@@ -1,6 +1,7 @@
 """The `hunyuan-trt` command line: one subcommand per stage, loaded lazily so `--help` stays fast.
 
 Each stage lives in its own module under `pipeline.commands`; add a row to COMMANDS to register one.
+A `PipelineError` from any stage is printed as one line and exits 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import importlib
 import click
 
 from pipeline import __version__
+from pipeline.errors import one_line_errors
 
 # subcommand name -> "module:attribute" of its click command
 COMMANDS = {
@@ -27,7 +29,7 @@ COMMANDS = {
     "serve": "pipeline.commands.serve:serve",
     "adapter": "pipeline.commands.adapter:adapter",
     "smoke": "pipeline.commands.smoke:smoke",
-    "cpu-serve": "pipeline.commands.cpu_serve:cpu_serve",
+    "cpu-serve": "pipeline.cpu_backend.runner:cpu_serve",
     "demo": "pipeline.commands.demo:demo",
     "bench": "pipeline.commands.bench:bench",
 }
@@ -38,6 +40,10 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)
+
+    def invoke(self, ctx):
+        with one_line_errors():
+            return super().invoke(ctx)
 
     def get_command(self, ctx, name):
         target = COMMANDS.get(name)

@@ -2,9 +2,10 @@
 
 inspect + plan cpu-tiny -> convert at tp=2/ep=2 -> verify the shards against transformers -> build the
 serve bundle -> 2 replicas of `hunyuan-trt serve --bundle` (CPU backend + Hunyuan adapter) ->
-smg in front with an API key -> the smoke client through the gateway -> a summary table -> stop everything
-(also on failure or Ctrl-C). Each stage runs the real `hunyuan-trt` command as a child process and logs to
-WORKDIR/logs/; a stage whose prerequisite failed is reported as not run, never silently skipped.
+smg in front with an API key (`pipeline.topology`) -> the smoke client through the gateway -> a summary table
+-> stop everything (also on failure, Ctrl-C, SIGTERM or SIGHUP). Each stage runs the real `hunyuan-trt`
+command as a child process and logs to WORKDIR/logs/; a stage whose prerequisite failed is reported as not
+run, never silently skipped.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from pathlib import Path
 import requests
 
 from pipeline.errors import PipelineError
-from pipeline.gateway import API_KEY_ENV, Gateway
-from pipeline.procs import ManagedProcess, free_port, wait_http
+from pipeline.gateway import API_KEY_ENV
+from pipeline.topology import Topology, bundle_server
 
 PROFILE = "cpu-tiny"
 REPLICAS = 2
@@ -50,9 +51,7 @@ class Demo:
     work: Path
     api_key: str
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    front_urls: list[str] = field(default_factory=list)
-    children: list[ManagedProcess] = field(default_factory=list)
-    gateway_url: str = ""
+    chain: Topology | None = None
 
     @property
     def logs(self) -> Path:
@@ -69,11 +68,13 @@ class Demo:
             raise StageFailed(f"`hunyuan-trt {args[0]}` exited {done.returncode}: {last_line(text)} (log: {log})")
         return text
 
-    def spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(argv, log_path=self.logs / f"{name}.log")
-        self.stack.callback(proc.stop)  # registered before the start: an interrupt mid-start orphans nothing
-        self.children.append(proc)
-        return proc.start()
+    def topology(self) -> Topology:
+        """REPLICAS x `hunyuan-trt serve --bundle` behind smg; stopped with the demo's stack."""
+        if self.chain is None:
+            self.chain = Topology(bundle_server(self.work / "bundle", READY_TIMEOUT_S), self.logs, replicas=REPLICAS,
+                                  gateway_key=self.api_key, ready_timeout=READY_TIMEOUT_S)
+            self.stack.callback(self.chain.close)
+        return self.chain
 
 
 def last_line(text: str) -> str:
@@ -116,32 +117,19 @@ def build(demo: Demo) -> str:
 
 def start_replicas(demo: Demo) -> str:
     """Each replica is `hunyuan-trt serve --bundle`: the bundle's CPU backend with the Hunyuan adapter in front."""
-    servers = []
-    for i in range(REPLICAS):
-        port = free_port()
-        proc = demo.spawn(f"replica{i}", [sys.executable, "-m", "pipeline", "serve", "--bundle",
-                                          str(demo.work / "bundle"), "--port", str(port),
-                                          "--ready-timeout", str(READY_TIMEOUT_S)])
-        servers.append((proc, f"http://127.0.0.1:{port}"))
-    for proc, url in servers:  # all started first: their imports overlap
-        wait_http(f"{url}/health", timeout=READY_TIMEOUT_S, process=proc.process)
-    demo.front_urls = [url for _, url in servers]
-    return f"{REPLICAS} x (CPU backend + adapter) ready: {', '.join(demo.front_urls)}"
+    chain = demo.topology()
+    chain.start_replicas()
+    return f"{REPLICAS} x (CPU backend + adapter) ready: {', '.join(s.url for s in chain.fronts)}"
 
 
 def start_gateway(demo: Demo) -> str:
-    gateway = Gateway(demo.front_urls, demo.api_key, log_path=demo.logs / "gateway.log",
-                      overrides={"--shutdown-grace-period-secs": "1"})  # nothing is in flight when the demo stops
-    demo.stack.callback(gateway.stop)
-    demo.children.append(gateway.process)
-    gateway.start(timeout=READY_TIMEOUT_S)
-    demo.gateway_url = gateway.url
-    return f"smg at {gateway.url}, cache_aware, {len(demo.front_urls)} healthy workers, API key required"
+    gateway = demo.topology().start_gateway()
+    return f"smg at {gateway.url}, cache_aware, {len(gateway.worker_urls)} healthy workers, API key required"
 
 
 def smoke(demo: Demo) -> str:
     """The smoke client through the gateway; the key travels in the environment, not on the command line."""
-    out = demo.cli("smoke", "smoke", "--url", demo.gateway_url, env={**os.environ, API_KEY_ENV: demo.api_key})
+    out = demo.cli("smoke", "smoke", "--url", demo.chain.gateway.url, env={**os.environ, API_KEY_ENV: demo.api_key})
     return last_line(out)
 
 
@@ -209,11 +197,12 @@ def run_demo(model_dir: Path, work: Path, api_key: str | None = None,
 
 def stopped(demo: Demo, seconds: float) -> StageResult:
     """Every child exited and none of the demo's URLs still answers."""
-    alive = [" ".join(c.argv[2:4]) for c in demo.children if c.process and c.process.poll() is None]
-    alive += [url for url in [*demo.front_urls, demo.gateway_url] if url and answers(url)]
+    children = demo.chain.processes() if demo.chain else []
+    alive = [" ".join(c.argv[2:4]) for c in children if c.process.poll() is None]
+    alive += [url for url in (demo.chain.urls() if demo.chain else []) if answers(url)]
     if alive:
         return StageResult("stop everything", seconds, "FAILED", f"still running: {', '.join(alive)}")
-    return StageResult("stop everything", seconds, "PASS", f"{len(demo.children)} child processes stopped, ports closed")
+    return StageResult("stop everything", seconds, "PASS", f"{len(children)} child processes stopped, ports closed")
 
 
 def answers(url: str) -> bool:

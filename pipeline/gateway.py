@@ -1,7 +1,8 @@
 """The `smg` gateway (Shepherd Model Gateway, PyPI `smg`) in front of N OpenAI-compatible replicas.
 
-`GATEWAY_FLAGS` is the tuned flag set, one row per flag with its reason; `gateway_args` turns it into the
-argv of `smg launch` (reused by the drills and the Kubernetes manifests). The API key never appears on a
+`GATEWAY_FLAGS` is the tuned flag set, one row per flag with its reason; `smg_args` turns it into the
+argv of `smg launch`, for loopback workers (`gateway_args`: demo, drills, benchmarks) and for Kubernetes
+discovery (`pipeline.deploy.overlay`). The API key never appears on a
 command line: `python -m pipeline.gateway ARGS` reads it from $HUNYUAN_TRT_API_KEY and starts smg
 in-process, so `ps` shows no secret.
 """
@@ -10,15 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from pipeline.errors import PipelineError
-from pipeline.procs import ManagedProcess, free_port
+from pipeline.procs import ManagedProcess, free_port, wait_until
 
 API_KEY_ENV = "HUNYUAN_TRT_API_KEY"
 
@@ -49,21 +49,31 @@ GATEWAY_FLAGS: tuple[Flag, ...] = (
 )
 
 
-def gateway_args(worker_urls: Sequence[str], host: str = "127.0.0.1", port: int = 30000,
-                 metrics_port: int = 29000, overrides: dict[str, str | None] | None = None) -> list[str]:
-    """`smg launch` arguments (without the program and without the API key) for these workers."""
-    if not worker_urls:
-        raise PipelineError("gateway: at least one worker URL is required")
+def smg_args(host: str, ports: Mapping[str, int | str], workers: Sequence[str],
+             overrides: dict[str, str | None] | None = None) -> list[str]:
+    """`smg launch` arguments without the API key: the listen address (and metrics) on `host`, the `ports`
+    ({flag: port}), how smg finds its `workers` (URLs or discovery flags), then GATEWAY_FLAGS with `overrides`."""
     known = {f.name for f in GATEWAY_FLAGS}
     unknown = sorted(set(overrides or {}) - known)
     if unknown:
         raise PipelineError(f"gateway overrides: unknown flag {unknown[0]} (known: {', '.join(sorted(known))})")
     values = {f.name: f.value for f in GATEWAY_FLAGS} | dict(overrides or {})
-    args = ["launch", "--host", host, "--port", str(port), "--worker-urls", *worker_urls,
-            "--prometheus-host", host, "--prometheus-port", str(metrics_port)]
+    args = ["launch", "--host", host, "--prometheus-host", host]
+    for flag, port in ports.items():
+        args += [flag, str(port)]
+    args += list(workers)
     for name, value in values.items():
         args += [name] if value is None else [name, value]
     return args
+
+
+def gateway_args(worker_urls: Sequence[str], host: str = "127.0.0.1", port: int = 30000,
+                 metrics_port: int = 29000, overrides: dict[str, str | None] | None = None) -> list[str]:
+    """`smg launch` arguments for a fixed list of worker URLs."""
+    if not worker_urls:
+        raise PipelineError("gateway: at least one worker URL is required")
+    return smg_args(host, {"--port": port, "--prometheus-port": metrics_port}, ["--worker-urls", *worker_urls],
+                    overrides)
 
 
 def launcher_argv(args: Sequence[str]) -> list[str]:
@@ -98,21 +108,25 @@ class Gateway:
         self.stop()
 
 
+def healthy_workers(url: str, api_key: str) -> int:
+    """How many workers smg's /workers lists as healthy (0 while smg does not answer)."""
+    try:
+        workers = requests.get(f"{url}/workers", headers={"Authorization": f"Bearer {api_key}"}, timeout=2).json()
+        return sum(bool(w.get("is_healthy")) for w in workers.get("workers", []))
+    except (requests.RequestException, ValueError, AttributeError):
+        return 0
+
+
 def wait_for_workers(url: str, api_key: str, count: int, timeout: float, process: ManagedProcess) -> None:
     """Poll smg's /workers until `count` workers are registered and healthy."""
-    deadline = time.monotonic() + timeout
-    headers = {"Authorization": f"Bearer {api_key}"}
-    while time.monotonic() < deadline:
-        if process.process.poll() is not None:
-            raise PipelineError(f"smg exited with code {process.process.returncode} before it was ready "
-                                f"(log: {process.log_path})")
-        try:
-            workers = requests.get(f"{url}/workers", headers=headers, timeout=2).json().get("workers", [])
-            if sum(bool(w.get("is_healthy")) for w in workers) >= count:
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        time.sleep(0.2)
+    def exited() -> bool:
+        return process.process.poll() is not None
+
+    if wait_until(lambda: healthy_workers(url, api_key) >= count, timeout, 0.2, give_up=exited):
+        return
+    if exited():
+        raise PipelineError(f"smg exited with code {process.process.returncode} before it was ready "
+                            f"(log: {process.log_path})")
     raise PipelineError(f"smg at {url}: {count} healthy workers not registered after {timeout:.0f} s")
 
 

@@ -17,7 +17,6 @@ class Accelerator:
     bandwidth_tbs: float  # HBM/GDDR bandwidth per device
     bf16_tflops: float  # dense
     fp8_tflops: float | None  # dense; None = no FP8 tensor cores
-    nvlink: bool
     k8s_product: str | None
     max_per_node: int = 8
 
@@ -29,12 +28,12 @@ class Accelerator:
 ACCELERATORS = {
     accelerator.name: accelerator
     for accelerator in (
-        Accelerator("a100-sxm-80g", 80.0, 2.039, 312, None, True, "NVIDIA-A100-SXM4-80GB"),
-        Accelerator("h100-sxm-80g", 79.6, 3.35, 989, 1979, True, "NVIDIA-H100-80GB-HBM3"),
-        Accelerator("h200-sxm-141g", 140.4, 4.8, 989, 1979, True, "NVIDIA-H200"),
-        Accelerator("h20-96g", 95.6, 4.0, 148, 296, True, "NVIDIA-H20"),
-        Accelerator("l40s-48g", 45.0, 0.864, 362, 733, False, "NVIDIA-L40S"),
+        Accelerator("a100-sxm-80g", 80.0, 2.039, 312, None, "NVIDIA-A100-SXM4-80GB"),
+        Accelerator("h100-sxm-80g", 79.6, 3.35, 989, 1979, "NVIDIA-H100-80GB-HBM3"),
+        Accelerator("h200-sxm-141g", 140.4, 4.8, 989, 1979, "NVIDIA-H200"),
+        Accelerator("h20-96g", 95.6, 4.0, 148, 296, "NVIDIA-H20"),
+        Accelerator("l40s-48g", 45.0, 0.864, 362, 733, "NVIDIA-L40S"),
         # The embedded default runs on host CPU cores; "memory" is the RAM budget per simulated rank.
-        Accelerator("cpu", 4.0, 0.02, 0.2, None, False, None, max_per_node=8),
+        Accelerator("cpu", 4.0, 0.02, 0.2, None, None, max_per_node=8),
     )
 }

@@ -17,6 +17,9 @@ ARCHITECTURE = "HunYuanMoEV1ForCausalLM"
 DATA_DIR = Path(__file__).parent / "data"
 A13B_CONFIG = DATA_DIR / "hunyuan_a13b_config.json"
 TINY_MODEL_DIR = DATA_DIR / "hunyuan-tiny"
+# The model id clients send and servers report: the Hugging Face repo of the weights, whatever the checkpoint
+# flavour (the profiles' served_model_name default, the CPU stand-in, the drills and the demo).
+SERVED_MODEL_NAME = "tencent/Hunyuan-A13B-Instruct"
 
 # Keys a Hunyuan MoE config.json must carry (the TRT-LLM PyTorch model reads several of them directly).
 REQUIRED_KEYS = (

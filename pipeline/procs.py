@@ -1,24 +1,35 @@
-"""Child processes and readiness: free loopback ports, polling /health, clean shutdown.
+"""Child processes and readiness: free loopback ports, polling, clean shutdown, no orphans.
 
 Used by `serve`, the demo, the drills and the tests, so that every server is started on a free port, waited
-for by polling (never a fixed sleep), and stopped, also on failure.
+for by polling (never a fixed sleep), and stopped, also on failure. A child never outlives the process that
+started it: it gets SIGTERM when its parent dies, even of SIGKILL (Linux `PR_SET_PDEATHSIG`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
 from pipeline.errors import PipelineError
+
+# Ctrl-C, `kill`, and a closed terminal (SIGHUP) all mean "stop everything you started".
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# SIGTERM, not SIGKILL: trtllm-serve and the CPU stand-in stop their own workers on SIGTERM, while a SIGKILL
+# would orphan those grandchildren in the backend's process group.
+PARENT_DEATH_SIGNAL = signal.SIGTERM
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -27,26 +38,61 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def wait_until(ready: Callable[[], bool], timeout: float, interval: float = 0.1,
+               give_up: Callable[[], bool] = lambda: False) -> bool:
+    """The one polling loop: call `ready()` every `interval` s; True once it is true, False when `timeout` s
+    have passed or `give_up()` is true (checked before each try). `ready` runs at least once unless given up."""
+    deadline = time.monotonic() + timeout
+    while not give_up():
+        if ready():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return False
+
+
+def answers_200(url: str, headers: dict | None = None) -> bool:
+    try:
+        return requests.get(url, timeout=2, headers=headers).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None,
               headers: dict | None = None, interval: float = 0.1) -> float:
     """Poll `url` until it answers 200; return seconds waited. Fails early if `process` exits."""
     start = time.monotonic()
-    while True:
-        if process is not None and process.poll() is not None:
-            raise PipelineError(f"process {process.args[0]!s} exited with code {process.returncode} before {url} was ready")
-        try:
-            if requests.get(url, timeout=2, headers=headers).status_code == 200:
-                return time.monotonic() - start
-        except requests.RequestException:
-            pass
-        if time.monotonic() - start > timeout:
-            raise PipelineError(f"{url} not ready after {timeout:.0f} s")
-        time.sleep(interval)
+
+    def exited() -> bool:
+        return process is not None and process.poll() is not None
+
+    if wait_until(lambda: answers_200(url, headers), timeout, interval, give_up=exited):
+        return time.monotonic() - start
+    if exited():
+        raise PipelineError(f"process {process.args[0]!s} exited with code {process.returncode} before {url} was ready")
+    raise PipelineError(f"{url} not ready after {timeout:.0f} s")
+
+
+@contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, so that `with` blocks and
+    ExitStacks unwind and stop every child. Main thread only (Python delivers signals there)."""
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in STOP_SIGNALS if sig != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextmanager
 def deferred_interrupts():
-    """Hold SIGINT/SIGTERM while a child is spawned, then deliver them.
+    """Hold the stop signals while a child is spawned, then deliver them.
 
     An interrupt that lands inside `Popen()` after the fork raises before the Popen object exists, so the
     caller can never stop that child: it is orphaned. Only the main thread can swap handlers; elsewhere
@@ -56,7 +102,7 @@ def deferred_interrupts():
         yield
         return
     caught: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     previous = {sig: handler for sig, handler in previous.items() if handler is not None}
     for sig in previous:
         signal.signal(sig, lambda signum, frame: caught.append(signum))
@@ -69,8 +115,22 @@ def deferred_interrupts():
             signal.raise_signal(sig)
 
 
+def _die_with(parent: int) -> Callable[[], None]:
+    """A preexec_fn (runs in the child between fork and exec): ask the kernel for PARENT_DEATH_SIGNAL when the
+    thread that forked us dies, however it dies; if the parent is already gone, nobody would send it: exit."""
+    def arm() -> None:
+        _PRCTL(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL)
+        if os.getppid() != parent:
+            os._exit(1)
+    return arm
+
+
 class ManagedProcess:
-    """A child process in its own session, stopped (TERM, then KILL) on exit of the `with` block."""
+    """A child process in its own session, stopped (TERM, then KILL) on exit of the `with` block.
+
+    It also dies with this process (see `_die_with`). The kernel ties that to the thread that starts it, so
+    start children from a thread that outlives them (the main thread, as every caller here does).
+    """
 
     def __init__(self, argv: Sequence[str], log_path: Path | None = None, env: dict | None = None,
                  cwd: Path | None = None, inherit_output: bool = False):
@@ -90,7 +150,7 @@ class ManagedProcess:
             output = {} if self.inherit_output else {"stdout": self._log or subprocess.DEVNULL,
                                                      "stderr": subprocess.STDOUT}
             self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, start_new_session=True,
-                                            **output)
+                                            preexec_fn=_die_with(os.getpid()) if _PRCTL else None, **output)
         return self
 
     @property

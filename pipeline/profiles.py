@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from pipeline.errors import PipelineError, did_you_mean
 from pipeline.hardware import ACCELERATORS
-from pipeline.model import A13B_CONFIG, TINY_MODEL_DIR, ModelSpec, load_spec
+from pipeline.model import A13B_CONFIG, SERVED_MODEL_NAME, TINY_MODEL_DIR, ModelSpec, load_spec
+from pipeline.parallelism import layout_problems, model_problems
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
@@ -36,7 +37,8 @@ class Profile(BaseModel):
     """One serving replica on one node. Cross-field rules (checked in `_rules`):
 
     - tp_size * pp_size == num_gpus: every GPU of the replica holds one rank;
-    - moe_tp_size * moe_ep_size == tp_size: TensorRT-LLM splits MoE over the same ranks as attention;
+    - moe_tp_size * moe_ep_size == tp_size: TensorRT-LLM splits MoE over the same ranks as attention
+      (`pipeline.parallelism`);
     - weights or KV cache in fp8 need FP8 tensor cores (not A100);
     - max_num_tokens >= max_batch_size: each scheduled sequence needs at least one token of budget;
     - num_gpus <= GPUs per node of the accelerator: TensorRT-LLM's Hunyuan model is single-node;
@@ -70,7 +72,7 @@ class Profile(BaseModel):
     enable_chunked_prefill: bool = True
     cuda_graph_batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128])
     moe_backend: Literal["CUTLASS", "TRTLLM", "DEEPGEMM", "TRITON", "WIDEEP", "CUTEDSL", "VANILLA"] = "CUTLASS"
-    served_model_name: str = "tencent/Hunyuan-A13B-Instruct"
+    served_model_name: str = SERVED_MODEL_NAME
     replicas: PositiveInt = Field(2, description="Serving replicas behind the gateway (Kubernetes, compose)")
     hardware_validated: bool = Field(False, description="True only once this exact combination ran on real hardware")
     evidence: str = Field("", description="What suggests the combination works")
@@ -85,9 +87,6 @@ class Profile(BaseModel):
             (self.tp_size * self.pp_size == self.num_gpus,
              f"tp_size * pp_size must equal num_gpus (every GPU holds one rank); got tp_size={self.tp_size}, "
              f"pp_size={self.pp_size}, num_gpus={self.num_gpus}"),
-            (self.moe_tp_size * self.moe_ep_size == self.tp_size,
-             f"moe_tp_size * moe_ep_size must equal tp_size (MoE is split over the attention ranks); got "
-             f"moe_tp_size={self.moe_tp_size}, moe_ep_size={self.moe_ep_size}, tp_size={self.tp_size}"),
             (accelerator.has_fp8 or self.weights != "fp8",
              f"weights=fp8 needs FP8 tensor cores, which {self.accelerator} lacks; use int4-gptq or bf16"),
             (accelerator.has_fp8 or self.kv_cache_dtype != "fp8",
@@ -108,6 +107,7 @@ class Profile(BaseModel):
              f"({self.max_batch_size}); graphs for larger batches are never used"),
         ]
         broken = [message for holds, message in rules if not holds]
+        broken += layout_problems(self.tp_size, self.moe_tp_size, self.moe_ep_size)
         if broken:
             raise ValueError("; ".join(broken))
         return self
@@ -133,35 +133,12 @@ class Profile(BaseModel):
 
 
 def check_against_model(profile: Profile, spec: ModelSpec) -> None:
-    """Rules that need the model's numbers:
-
-    - num_attention_heads divisible by tp_size (each rank holds whole query heads);
-    - num_key_value_heads divisible by tp_size, or tp_size a multiple of it (kv heads are then duplicated);
-    - num_experts divisible by moe_ep_size (each EP rank owns a contiguous block of experts);
-    - expert width divisible by moe_tp_size, shared-expert width by tp_size;
-    - max_seq_len <= max_position_embeddings (TensorRT-LLM sizes its RoPE table from the config).
-    """
-    tp = profile.tp_size
-    rules = [
-        (spec.num_heads % tp == 0,
-         f"num_attention_heads={spec.num_heads} is not divisible by tp_size={tp}"),
-        (spec.num_kv_heads % tp == 0 or tp % spec.num_kv_heads == 0,
-         f"num_key_value_heads={spec.num_kv_heads} and tp_size={tp}: one must divide the other "
-         "(kv heads are split, or duplicated when tp exceeds them)"),
-        (spec.num_experts % profile.moe_ep_size == 0,
-         f"num_experts={spec.num_experts} is not divisible by moe_ep_size={profile.moe_ep_size} "
-         "(each EP rank owns a contiguous block of experts)"),
-        (all(width % profile.moe_tp_size == 0 for width in spec.expert_intermediate),
-         f"expert width {spec.expert_intermediate[0]} is not divisible by moe_tp_size={profile.moe_tp_size}"),
-        (spec.shared_intermediate % tp == 0,
-         f"shared-expert width {spec.shared_intermediate} is not divisible by tp_size={tp}"),
-        (spec.num_layers % profile.pp_size == 0,
-         f"num_hidden_layers={spec.num_layers} is not divisible by pp_size={profile.pp_size}"),
-        (profile.max_seq_len <= spec.max_position_embeddings,
-         f"max_seq_len={profile.max_seq_len} exceeds the model's max_position_embeddings="
-         f"{spec.max_position_embeddings}; lower max_seq_len or raise it in the served config.json"),
-    ]
-    broken = [message for holds, message in rules if not holds]
+    """Rules that need the model's numbers: the divisibility rules of `pipeline.parallelism`, and
+    max_seq_len <= max_position_embeddings (TensorRT-LLM sizes its RoPE table from the config)."""
+    broken = model_problems(spec, profile.tp_size, profile.moe_tp_size, profile.moe_ep_size, profile.pp_size)
+    if profile.max_seq_len > spec.max_position_embeddings:
+        broken.append(f"max_seq_len={profile.max_seq_len} exceeds the model's max_position_embeddings="
+                      f"{spec.max_position_embeddings}; lower max_seq_len or raise it in the served config.json")
     if broken:
         raise PipelineError(f"profile does not fit the model: {'; '.join(broken)}")
 

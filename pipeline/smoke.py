@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import requests
+
+from pipeline.procs import wait_until
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>", "<tool_calls>", "</tool_calls>")
 QUESTION = "What is the capital of France? Answer in one sentence."
@@ -91,26 +94,40 @@ def read_message(data: dict) -> Reply:
 
 
 def read_stream(response: requests.Response, start: float) -> Reply:
+    """One Reply from an SSE chat stream; ttft_s is the time to the first delta that carries text or a call."""
     reply, calls = Reply("", "", [], None), {}
-    for line in response.iter_lines(decode_unicode=True):
-        if not line.startswith("data:") or line[5:].strip() == "[DONE]":
-            continue
-        data = json.loads(line[5:])
+    for data in sse_data(response):
         for choice in data.get("choices") or []:
             delta = choice.get("delta") or {}
-            if reply.ttft_s is None and (delta.get("reasoning_content") or delta.get("content") or delta.get("tool_calls")):
+            if reply.ttft_s is None and any(delta.get(key) for key in ("reasoning_content", "content", "tool_calls")):
                 reply.ttft_s = time.monotonic() - start
             reply.reasoning += delta.get("reasoning_content") or ""
             reply.content += delta.get("content") or ""
             for call in delta.get("tool_calls") or []:
-                entry = calls.setdefault(call.get("index", 0), {"id": "", "type": "", "function": {"name": "", "arguments": ""}})
-                entry["id"] = call.get("id") or entry["id"]
-                entry["type"] = call.get("type") or entry["type"]
-                entry["function"]["name"] += (call.get("function") or {}).get("name") or ""
-                entry["function"]["arguments"] += (call.get("function") or {}).get("arguments") or ""
+                add_call_delta(calls.setdefault(call.get("index", 0), new_call()), call)
             reply.finish_reason = choice.get("finish_reason") or reply.finish_reason
     reply.tool_calls = [calls[i] for i in sorted(calls)]
     return reply
+
+
+def sse_data(response: requests.Response) -> Iterator[dict]:
+    """The JSON payload of each `data:` line, up to `data: [DONE]`."""
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("data:") and line[5:].strip() != "[DONE]":
+            yield json.loads(line[5:])
+
+
+def new_call() -> dict:
+    return {"id": "", "type": "", "function": {"name": "", "arguments": ""}}
+
+
+def add_call_delta(entry: dict, call: dict) -> None:
+    """Streamed tool calls arrive in pieces: id and type once, name and arguments as fragments."""
+    function = call.get("function") or {}
+    entry["id"] = call.get("id") or entry["id"]
+    entry["type"] = call.get("type") or entry["type"]
+    entry["function"]["name"] += function.get("name") or ""
+    entry["function"]["arguments"] += function.get("arguments") or ""
 
 
 def _no_tags(reply: Reply) -> None:
@@ -122,19 +139,24 @@ def _no_tags(reply: Reply) -> None:
 
 def check_health(endpoint: Endpoint, wait_s: float) -> str:
     """Retried while the server is starting (connection refused, 502/503/504), until wait_s."""
-    deadline, tries = time.monotonic() + wait_s, 0
-    while True:
+    tries, reason = 0, ""
+
+    def healthy() -> bool:
+        nonlocal tries, reason
         tries += 1
         try:
             status = endpoint.get("/health").status_code
         except requests.ConnectionError as error:
-            status, reason = None, f"connection failed ({type(error).__name__})"
-        if status == 200:
-            return f"200 after {tries} tries"
-        reason = f"HTTP {status}" if status is not None else reason
-        if (status is not None and status not in STARTING_STATUSES) or time.monotonic() > deadline:
+            reason = f"connection failed ({type(error).__name__})"
+            return False
+        reason = f"HTTP {status}"
+        if status != 200 and status not in STARTING_STATUSES:
             raise SmokeFailure(f"/health: {reason}")
-        time.sleep(1.0)
+        return status == 200
+
+    if wait_until(healthy, wait_s, interval=1.0):
+        return f"200 after {tries} tries"
+    raise SmokeFailure(f"/health: {reason}")
 
 
 def check_models(endpoint: Endpoint, wanted: str | None) -> str:

@@ -48,7 +48,7 @@ def test_rows_report_added_latency_per_hop_and_ratio_to_direct(direct):
 def test_goals_fail_when_a_hop_is_too_slow(direct, ttft_ms, throughput, failing):
     measured = {"direct": direct, "adapter": shifted(direct, ttft_ms, throughput),
                 "gateway+adapter": shifted(direct, ttft_ms, throughput)}
-    failed = [result.drill for result in goals(comparison_rows(measured)) if not result.passed]
+    failed = [result.name for result in goals(comparison_rows(measured)) if not result.passed]
     assert failed and all(failing in name or "gateway" in name for name in failed)
     assert any(failing in name for name in failed)
 

@@ -184,7 +184,7 @@ def test_interrupted_run_leaves_no_output_and_stale_partials_are_removed(run_cli
 def test_out_must_not_replace_the_source(run_cli, hf_dir):
     for out in (hf_dir, hf_dir.parent):
         result = convert(run_cli, hf_dir, out, "--tp", 2, "--ep", 2)
-        assert result.exit_code == 2 and "would replace the source checkpoint" in result.stderr
+        assert result.exit_code == 2 and "would replace the model directory" in result.stderr
     assert (hf_dir / SHARD).is_file()
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def start_backend(tmp_path: Path, **limits) -> tuple[ManagedProcess, str]:
     port = free_port()
     opts = ServeOptions(MODEL_DIR, "127.0.0.1", port, NAME, limits.get("max_batch_size", 1), MAX_SEQ_LEN,
                         limits.get("max_queue", 1))
-    proc = ManagedProcess(backend_argv(opts), log_path=tmp_path / f"backend-{port}.log").start()
+    proc = ManagedProcess(backend_argv(**asdict(opts)), log_path=tmp_path / f"backend-{port}.log").start()
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/health", timeout=180, process=proc.process)

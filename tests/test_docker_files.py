@@ -13,7 +13,7 @@ import pytest
 import yaml
 from smg.launch_router import parse_router_args
 
-from pipeline.deploy.overlay import gateway_args
+from pipeline.deploy.overlay import discovery_gateway_args
 from pipeline.deploy.prep import EMBEDDED_TINY_DIR
 from pipeline.deploy.settings import IMAGES, SMG_VERSION, deployment_for
 from pipeline.gateway import API_KEY_ENV, GATEWAY_FLAGS
@@ -127,7 +127,7 @@ def test_compose_gateway_uses_the_team_flag_table_and_a_required_key():
 
 
 def test_kubernetes_gateway_flags_parse_with_smg_and_unknown_flags_do_not(capsys):
-    args = [a.replace("$(POD_NAMESPACE)", "hunyuan-trt") for a in gateway_args()[1:]]
+    args = [a.replace("$(POD_NAMESPACE)", "hunyuan-trt") for a in discovery_gateway_args()[1:]]
     parsed = parse_router_args([*args, "--api-key", "test"])
     assert parsed.service_discovery and parsed.selector == {
         "app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "model-server"}

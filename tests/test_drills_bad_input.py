@@ -16,11 +16,11 @@ def test_corpus_has_at_least_30_cases():
 
 def test_malformed_profiles_and_checkpoints_exit_2_with_one_line(tmp_path):
     results = DRILLS["bad-input"](Context(tmp_path, tmp_path, short=True))
-    assert [r.drill for r in results] == ["bad input: profiles (plan)", "bad input: checkpoints (inspect, convert)"]
+    assert [r.name for r in results] == ["bad input: profiles (plan)", "bad input: checkpoints (inspect, convert)"]
     assert all(result.passed for result in results), markdown(results)
 
 
 def test_malformed_requests_get_4xx_and_gateway_refuses_bad_keys(tmp_path):
     results = DRILLS["http-auth"](Context(TINY_MODEL_DIR, tmp_path, short=True))
-    assert [r.drill.split(":")[0] for r in results] == ["bad input", "auth", "auth"]
+    assert [r.name.split(":")[0] for r in results] == ["bad input", "auth", "auth"]
     assert all(result.passed for result in results), markdown(results)

@@ -9,7 +9,8 @@ import requests
 
 from pipeline.drills import bad_input, converter_crash, replica_kill
 from pipeline.drills.load import Record
-from pipeline.drills.table import DrillResult, markdown, write_report
+from pipeline.drills.table import markdown, write_report
+from pipeline.goals import GoalResult
 
 VICTIM = "http://127.0.0.1:1"
 
@@ -21,7 +22,7 @@ def records(plain_outcomes=("ok",) * 5, stream_outcomes=("ok",) * 3, victim_befo
     return {"records": rows, "recovery_s": 1.0, "restart_s": 5.0, "victim_before": victim_before}
 
 
-def verdicts(results: list[DrillResult]) -> list[bool]:
+def verdicts(results: list[GoalResult]) -> list[bool]:
     return [result.passed for result in results]
 
 
@@ -93,7 +94,7 @@ def test_http_verdict(status, body, problem):
 
 
 def test_report_table_lists_every_drill_and_the_failures(tmp_path):
-    results = [DrillResult("a", "0", "0 / 10", True), DrillResult("b", "<= 5 s", "7.0 s", False, ["slow"])]
+    results = [GoalResult("a", "0", "0 / 10", True), GoalResult("b", "<= 5 s", "7.0 s", False, ["slow"])]
     path = write_report(results, tmp_path / "reports" / "drills.md", "hunyuan-trt drills")
     text = path.read_text()
     assert "| a | 0 | 0 / 10 | PASS |" in text and "| b | <= 5 s | 7.0 s | FAIL |" in text

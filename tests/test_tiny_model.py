@@ -99,5 +99,5 @@ def test_training_into_an_impossible_directory_fails_with_one_line(run_cli, tmp_
     blocker.write_text("")
     result = run_cli("tiny", "train", "--model-dir", blocker / "x" / "model", "--steps", "1")
     assert result.exit_code == 2, result.output
-    assert "cannot create the model directory" in result.output and "Traceback" not in result.output
+    assert "cannot create the output directory" in result.output and "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -31,6 +31,16 @@ HOP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "te", "t
                "proxy-authorization", "proxy-authenticate", "content-length"}
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+# Upstream pool size: aiohttp's default of 100 connections would queue requests inside the adapter once 100
+# are in flight (each stream holds one); 4096 leaves admission to the backend (max_batch_size + its queue).
+UPSTREAM_CONNECTIONS = 4096
+# Idle pooled upstream connections are kept this long (aiohttp's default: 15 s). trtllm-serve closes idle
+# connections after 5 s (TIMEOUT_KEEP_ALIVE, tensorrt_llm/serve/openai_server.py), so it bounds reuse first.
+UPSTREAM_IDLE_S = 60
+# Keep-alive towards our clients: above their pools' idle timeouts (smg 1.13: --upstream-pool-idle-timeout-secs
+# 3 s, smg/router_args.py; cloud load balancers commonly 60 s), so a client always closes an idle connection
+# first and never reuses one that the adapter is closing.
+CLIENT_KEEP_ALIVE_S = 75
 
 
 def _forward_headers(headers) -> dict:
@@ -62,7 +72,7 @@ class Adapter:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
-        connector = aiohttp.TCPConnector(limit=4096, keepalive_timeout=60)
+        connector = aiohttp.TCPConnector(limit=UPSTREAM_CONNECTIONS, keepalive_timeout=UPSTREAM_IDLE_S)
         async with aiohttp.ClientSession(self.upstream, connector=connector, timeout=self.timeout,
                                          skip_auto_headers=("Accept-Encoding", "User-Agent")) as client:
             self.client = client
@@ -186,3 +196,12 @@ def create_app(upstream: str, served_model_name: str | None = None, timeout: flo
         Route("/{path:path}", adapter.passthrough, methods=METHODS),
     ]
     return Starlette(routes=routes, lifespan=adapter.lifespan)
+
+
+def server_config(upstream: str, host: str, port: int, served_model_name: str | None = None,
+                  log_level: str = "warning"):
+    """The uvicorn.Config that serves the adapter (`hunyuan-trt adapter` and `hunyuan-trt serve`)."""
+    import uvicorn
+
+    return uvicorn.Config(create_app(upstream, served_model_name), host=host, port=port, log_level=log_level,
+                          access_log=False, timeout_keep_alive=CLIENT_KEEP_ALIVE_S)

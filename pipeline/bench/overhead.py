@@ -8,16 +8,21 @@ so the numbers include their CPU contention; they bound the overhead from above.
 
 from __future__ import annotations
 
+import json
 import secrets
+import shutil
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.bench.aiperf import Workload, run_aiperf
-from pipeline.bench.pyspy import Sampler
+from pipeline.bench.pyspy import Sampler, summary
+from pipeline.bench.pyspy import markdown as profile_table
 from pipeline.bench.results import Cell, load_cells
-from pipeline.drills.table import DrillResult
-from pipeline.drills.topology import SERVED_NAME, Topology
+from pipeline.goals import GoalResult, goal_table
+from pipeline.model import SERVED_MODEL_NAME
+from pipeline.outputs import OVERHEAD_REPORT, replaced_directory
+from pipeline.topology import Topology, cpu_backend
 
 HOP_GOAL_MS = 2.0
 THROUGHPUT_GOAL = 0.9
@@ -48,7 +53,7 @@ def median_cell(cells: list[Cell]) -> Cell:
     return Cell(cells[0].concurrency, metrics, cells[0].aiperf_version, cells[0].config)
 
 
-def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadPlan,
+def measure(model_dir: Path, work: Path, tokenizer: Path, plan: OverheadPlan,
             profile_adapter: bool = False) -> dict[str, list[Cell]]:
     """Run the workload against each path of one replica + adapter + smg chain, round-robin `repeats` times.
 
@@ -56,9 +61,9 @@ def measure(model_dir: Path | None, work: Path, tokenizer: Path, plan: OverheadP
     (work/adapter.folded); it is not part of the medians, since sampling slows the process it samples."""
     key = secrets.token_urlsafe(24)
     rounds: dict[str, list[list[Cell]]] = {path: [] for path in PATHS}
-    with Topology(model_dir, work / "logs", replicas=1, adapters=True, gateway_key=key) as chain:
+    with Topology(cpu_backend(model_dir), work / "logs", replicas=1, adapters=True, gateway_key=key) as chain:
         urls = {"direct": chain.replicas[0].url, "adapter": chain.adapters[0].url, "gateway+adapter": chain.gateway.url}
-        base = Workload(url="", model=SERVED_NAME, tokenizer=tokenizer, concurrency=plan.concurrency, isl=plan.isl,
+        base = Workload(url="", model=SERVED_MODEL_NAME, tokenizer=tokenizer, concurrency=plan.concurrency, isl=plan.isl,
                         osl=plan.osl, requests_per_user=plan.requests_per_user, goodput="")
         for round_index in range(plan.repeats):
             for path in PATHS:
@@ -95,7 +100,7 @@ def comparison_rows(measured: dict[str, list[Cell]]) -> list[dict]:
     return rows
 
 
-def goals(rows: list[dict]) -> list[DrillResult]:
+def goals(rows: list[dict]) -> list[GoalResult]:
     top = max(row["concurrency"] for row in rows)
     results = []
     for row in rows:
@@ -103,10 +108,10 @@ def goals(rows: list[dict]) -> list[DrillResult]:
             continue
         for label in ("TTFT p50", "ITL p50"):
             added = row[f"{label} added"]
-            results.append(DrillResult(f"overhead: {row['path']} hop, {label}, c={row['concurrency']}",
+            results.append(GoalResult(f"overhead: {row['path']} hop, {label}, c={row['concurrency']}",
                                        f"<= {HOP_GOAL_MS:g} ms added", f"{added:+.2f} ms", added <= HOP_GOAL_MS))
         if row["concurrency"] == top:
-            results.append(DrillResult(f"overhead: {row['path']} throughput, c={top}", f">= {THROUGHPUT_GOAL:g}x direct",
+            results.append(GoalResult(f"overhead: {row['path']} throughput, c={top}", f">= {THROUGHPUT_GOAL:g}x direct",
                                        f"{row['ratio_to_direct']:.3f}x ({row['output_tok_s']:.0f} tok/s)",
                                        row["ratio_to_direct"] >= THROUGHPUT_GOAL))
     return results
@@ -122,3 +127,19 @@ def markdown(rows: list[dict]) -> str:
                  f"{row['output_tok_s']:.1f}", f"{row['ratio_to_direct']:.3f}", f"{row['errors_pct']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, plan: OverheadPlan, rows: list[dict], work: Path, force: bool = False) -> Path:
+    """overhead.md (comparison, goals, the adapter profile when `work` holds one), overhead.json and the raw
+    aiperf exports moved in from `work`."""
+    text = (f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\nISL {plan.isl} / OSL {plan.osl}, "
+            f"thinking off, median of {plan.repeats} rounds per path.\n\n{markdown(rows)}\n"
+            f"## Goals\n\n{goal_table(goals(rows))}")
+    with replaced_directory(out, OVERHEAD_REPORT, force) as staging:
+        if (work / "adapter.folded").exists():
+            shutil.move(str(work / "adapter.folded"), staging / "adapter.folded")
+            text += f"\n## Adapter profile (py-spy)\n\n{profile_table(summary(staging / 'adapter.folded'))}"
+        (staging / "overhead.md").write_text(text)
+        (staging / "overhead.json").write_text(json.dumps({"plan": plan.__dict__, "rows": rows}, indent=2) + "\n")
+        shutil.move(str(work / "aiperf"), staging / "aiperf")
+    return Path(out)

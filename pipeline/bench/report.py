@@ -1,7 +1,8 @@
 """Our benchmark report from aiperf exports: a markdown table per thinking mode (one row per concurrency),
 a JSON summary with the profile, the planner's numbers and the roofline bound, and PNG plots.
 
-Written into a temporary sibling directory and renamed, so a report directory is complete or absent.
+Written through `pipeline.outputs`, so a report directory is complete or absent, and an existing directory
+that is not a report of ours is replaced only with force.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from pipeline.bench.results import Cell, workload_of
 from pipeline.bench.roofline import decode_bound_tok_s
 from pipeline.memory_plan import make_plan
+from pipeline.outputs import BENCH_REPORT, replaced_directory
 from pipeline.profiles import load_profile
 
 # (column header, aiperf metric tag, statistic, number format)
@@ -97,19 +99,15 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(summary: dict, out_dir: Path, extra_dirs: dict[str, Path] | None = None) -> Path:
+def write_report(summary: dict, out_dir: Path, extra_dirs: dict[str, Path] | None = None,
+                 force: bool = False) -> Path:
     """summary.json, report.md, plots, and `extra_dirs` moved in (e.g. the raw aiperf exports)."""
     from pipeline.bench.plots import write_plots
 
-    out_dir = Path(out_dir)
-    staging = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (staging / "report.md").write_text(markdown(summary))
-    write_plots(summary, staging)
-    for name, source in (extra_dirs or {}).items():
-        shutil.move(str(source), staging / name)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
-    return out_dir
+    with replaced_directory(out_dir, BENCH_REPORT, force) as staging:
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (staging / "report.md").write_text(markdown(summary))
+        write_plots(summary, staging)
+        for name, source in (extra_dirs or {}).items():
+            shutil.move(str(source), staging / name)
+    return Path(out_dir)

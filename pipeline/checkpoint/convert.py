@@ -1,4 +1,5 @@
-"""The convert stage end to end: resolve the layout from profile + flags, plan, then write atomically."""
+"""The convert stage end to end: resolve the layout from profile + flags, plan, then write atomically
+(`pipeline.outputs`: an existing --out that is not a checkpoint of ours is replaced only with force)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pipeline.checkpoint.manifest import build_manifest, file_record, is_up_to_d
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.checkpoint.tensor_plan import CheckpointPlan, build_plan
 from pipeline.checkpoint.trt_config import checkpoint_config
-from pipeline.checkpoint.writer import atomic_directory, write_ranks
-from pipeline.errors import PipelineError
+from pipeline.checkpoint.writer import write_ranks
 from pipeline.model import ModelSpec
+from pipeline.outputs import CHECKPOINT, check_target, replaced_directory
 from pipeline.profiles import Profile, load_profile, profile_path, resolve_raw
 
 
@@ -71,15 +72,8 @@ def resolve(request: ConvertRequest) -> tuple[Profile, ModelSpec, Layout, list[s
     return profile, spec, Layout(profile.tp_size, profile.moe_tp_size, profile.moe_ep_size), notes
 
 
-def check_paths(model_dir: Path, out: Path) -> None:
-    """--out is replaced as a whole, so it must not be, or contain, the source."""
-    source, target = Path(model_dir).resolve(), Path(out).resolve()
-    if source == target or target in source.parents:
-        raise PipelineError(f"--out {out}: would replace the source checkpoint {model_dir}; expected a separate directory")
-
-
 def convert(request: ConvertRequest) -> ConvertResult:
-    check_paths(request.model_dir, request.out)
+    check_target(request.out, CHECKPOINT, request.force, [request.model_dir])  # before any work
     profile, spec, layout, notes = resolve(request)
     source = SourceCheckpoint(request.model_dir)
     plan = build_plan(spec, layout, source)
@@ -89,7 +83,7 @@ def convert(request: ConvertRequest) -> ConvertResult:
     if not request.force and is_up_to_date(out, fingerprint=fingerprint, plan_digest=digest, config=config):
         return ConvertResult(out, "up-to-date", plan, notes=notes)
     start = time.monotonic()
-    with atomic_directory(out) as temp:
+    with replaced_directory(out, CHECKPOINT, request.force, [request.model_dir]) as temp:
         (temp / "config.json").write_bytes(config)
         files = {"config.json": file_record(temp / "config.json")}
         files.update(write_ranks(plan, source, temp,

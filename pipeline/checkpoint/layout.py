@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.errors import PipelineError
+from pipeline.parallelism import layout_problems
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class Layout:
     moe_ep: int
 
     def __post_init__(self):
-        if self.moe_tp * self.moe_ep != self.tp:
-            raise PipelineError(f"moe_tp_size={self.moe_tp} * moe_ep_size={self.moe_ep} must equal tp_size={self.tp}")
+        problems = layout_problems(self.tp, self.moe_tp, self.moe_ep)
+        if problems:
+            raise PipelineError("; ".join(problems))
 
     @property
     def world_size(self) -> int:

@@ -28,6 +28,7 @@ from pipeline.checkpoint.source import INDEX_FILE, SourceCheckpoint
 from pipeline.checkpoint.st_format import CASTS, ITEMSIZE
 from pipeline.errors import PipelineError
 from pipeline.model import ModelSpec
+from pipeline.parallelism import model_problems
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,8 @@ class CheckpointPlan:
 
 
 def check_fits(spec: ModelSpec, layout: Layout) -> None:
-    """The divisibility rules the shard rules rely on (the profile checks the same before a convert)."""
-    rules = [
-        (spec.num_heads % layout.tp == 0, f"num_attention_heads={spec.num_heads} is not divisible by tp_size={layout.tp}"),
-        (spec.num_kv_heads % layout.tp == 0 or layout.tp % spec.num_kv_heads == 0,
-         f"num_key_value_heads={spec.num_kv_heads} and tp_size={layout.tp}: one must divide the other"),
-        (spec.num_experts % layout.moe_ep == 0,
-         f"num_experts={spec.num_experts} is not divisible by moe_ep_size={layout.moe_ep}"),
-        (all(w % layout.moe_tp == 0 for w in spec.expert_intermediate),
-         f"expert width {spec.expert_intermediate[0]} is not divisible by moe_tp_size={layout.moe_tp}"),
-        (spec.shared_intermediate % layout.tp == 0,
-         f"shared-expert width {spec.shared_intermediate} is not divisible by tp_size={layout.tp}"),
-    ]
-    broken = [message for holds, message in rules if not holds]
+    """The divisibility rules the shard rules rely on (`pipeline.parallelism`, as the profile checks them)."""
+    broken = model_problems(spec, layout.tp, layout.moe_tp, layout.moe_ep)
     if broken:
         raise PipelineError("parallel layout does not fit the model: " + "; ".join(broken))
 

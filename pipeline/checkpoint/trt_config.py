@@ -13,12 +13,17 @@ from pipeline.model import ModelSpec
 
 RENORMALIZE = 1  # tensorrt_llm.layers.moe.MoeConfig.ExpertScaleNormalizationMode.RENORMALIZE
 KV_CACHE_QUANT = {"fp8": "FP8", "bf16": None}  # profile kv dtype -> quantization.kv_cache_quant_algo
+# TensorRT-LLM's own defaults for two fields Hunyuan never uses, written so that the blocks are complete:
+# MoeConfig.sparse_mixer_epsilon (read only by SPARSE_MIXER routing), tensorrt_llm/layers/moe.py@c388fec:118;
+SPARSE_MIXER_EPSILON = 0.01
+# QuantConfig.smoothquant_val (read only by SmoothQuant quantization), the QuantConfig dataclass default.
+SMOOTHQUANT_VAL = 0.5
 
 
 def moe_block(spec: ModelSpec) -> dict:
     return {
         "num_experts": spec.num_experts, "shared_expert_intermediate_size": spec.shared_intermediate,
-        "top_k": spec.top_k[0], "normalization_mode": RENORMALIZE, "sparse_mixer_epsilon": 0.01, "tp_mode": 0,
+        "top_k": spec.top_k[0], "normalization_mode": RENORMALIZE, "sparse_mixer_epsilon": SPARSE_MIXER_EPSILON, "tp_mode": 0,
         "device_limited_n_group": 0, "device_limited_topk_group": 0, "device_limited_routed_scaling_factor": 1.0,
     }
 
@@ -26,7 +31,7 @@ def moe_block(spec: ModelSpec) -> dict:
 def quantization_block(kv_dtype: str) -> dict:
     return {
         "quant_algo": None, "kv_cache_quant_algo": KV_CACHE_QUANT.get(kv_dtype), "group_size": 128,
-        "smoothquant_val": 0.5, "clamp_val": None, "use_meta_recipe": False, "has_zero_point": False,
+        "smoothquant_val": SMOOTHQUANT_VAL, "clamp_val": None, "use_meta_recipe": False, "has_zero_point": False,
         "pre_quant_scale": False, "exclude_modules": None,
     }
 

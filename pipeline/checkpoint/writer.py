@@ -1,19 +1,15 @@
-"""Streams a CheckpointPlan into rank{N}.safetensors files inside a temp directory that is renamed at the end.
+"""Streams a CheckpointPlan into rank{N}.safetensors files (in the temp directory of `pipeline.outputs`).
 
 Each output tensor is written piece by piece straight from `pread` chunks (at most CHUNK_BYTES in memory
 per worker); the safetensors header is computed from the plan first, so no output tensor is ever
-materialised whole. sha256 is computed while writing. Files and the directory are fsynced before the
-rename, so a directory named like the output is always complete; a killed run leaves only a hidden
-`.NAME.partial-PID` directory, which the next run removes once PID is gone.
+materialised whole. sha256 is computed while writing; each file is fsynced when complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import hashlib
 import os
-import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -121,62 +117,3 @@ def write_ranks(plan: CheckpointPlan, source: SourceCheckpoint, directory: Path,
             raise
     progress.close()
     return dict(zip(names, records, strict=True))
-
-
-def _remove_stale(out: Path) -> None:
-    for partial in out.parent.glob(f".{out.name}.partial-*"):
-        pid = partial.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(partial, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_directory(out: Path) -> Iterator[Path]:
-    """Yield a temp sibling of `out`; on success it replaces `out`, on any failure it is removed."""
-    out = out.absolute()
-    if out.exists() and not out.is_dir():
-        raise PipelineError(f"{out}: exists and is not a directory; expected a directory path for the checkpoint")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(out)
-        temp = out.parent / f".{out.name}.partial-{os.getpid()}"
-        shutil.rmtree(temp, ignore_errors=True)
-        temp.mkdir()
-    except OSError as error:
-        raise PipelineError(f"{out.parent}: cannot create the output directory there ({error.strerror}); "
-                            "expected a writable directory") from None
-    try:
-        yield temp
-        for path in temp.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        _fsync_dir(temp)
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            out.rename(old)
-        temp.rename(out)
-        _fsync_dir(out.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError as error:
-        raise PipelineError(f"{out}: writing failed ({error.strerror}, errno {error.errno}); nothing was written, "
-                            "the partial output was removed") from None
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)

@@ -7,16 +7,6 @@ import click
 from pipeline.errors import PipelineError
 
 
-def run_adapter(upstream: str, host: str, port: int, served_model_name: str | None = None,
-                log_level: str = "warning") -> None:
-    import uvicorn
-
-    from pipeline.adapter.app import create_app
-
-    uvicorn.run(create_app(upstream, served_model_name), host=host, port=port, log_level=log_level,
-                access_log=False, timeout_keep_alive=75)
-
-
 @click.command()
 @click.option("--upstream", required=True, envvar="HUNYUAN_TRT_UPSTREAM",
               help="Base URL of trtllm-serve (or the CPU stand-in), e.g. http://127.0.0.1:8001.")
@@ -30,4 +20,8 @@ def adapter(upstream, host, port, served_model_name, log_level):
     """Serve an OpenAI API that splits Hunyuan's <think>/<answer> text and parses <tool_calls>."""
     if not upstream.startswith(("http://", "https://")):
         raise PipelineError(f"--upstream: expected an http(s) URL; got {upstream!r}")
-    run_adapter(upstream, host, port, served_model_name, log_level)
+    import uvicorn
+
+    from pipeline.adapter.app import server_config
+
+    uvicorn.Server(server_config(upstream, host, port, served_model_name, log_level)).run()

@@ -7,7 +7,6 @@ levels; then a markdown table, PNG plots and summary.json with the profile's pla
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from pipeline.bench.report import summarize, write_report
 from pipeline.bench.results import load_cells
 from pipeline.errors import PipelineError
 from pipeline.model import TINY_MODEL_DIR
+from pipeline.outputs import BENCH_REPORT, OVERHEAD_REPORT, check_target
 from pipeline.profiles import load_profile
 
 DEFAULT_GOODPUT = "time_to_first_token:2000 inter_token_latency:200"  # CPU-scale SLOs; pass your own on GPUs
@@ -83,11 +83,11 @@ def live_exports(url: str, api_key: str | None, shape: dict, work_dir: Path) -> 
 
 def chain_exports(replicas: int, model_dir: Path, api_key: str | None, shape: dict, work: Path) -> dict[str, Path]:
     """Start the demo's chain (CPU replicas, each behind an adapter, behind smg) and benchmark its gateway."""
-    from pipeline.drills.topology import Topology
+    from pipeline.topology import Topology, cpu_backend
 
     key = api_key or secrets.token_urlsafe(24)
     click.echo(f"starting {replicas} CPU replica(s) + adapters behind smg (logs in {work / 'logs'}) ...")
-    with Topology(model_dir, work / "logs", replicas=replicas, adapters=True, gateway_key=key) as chain:
+    with Topology(cpu_backend(model_dir), work / "logs", replicas=replicas, adapters=True, gateway_key=key) as chain:
         return live_exports(chain.gateway.url, key, shape, work / "aiperf")
 
 
@@ -114,9 +114,11 @@ def chain_exports(replicas: int, model_dir: Path, api_key: str | None, shape: di
 @click.option("--api-key", envvar="HUNYUAN_TRT_API_KEY", default=None, help="Bearer key (env HUNYUAN_TRT_API_KEY).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report directory (default: reports/bench/<profile>).")
+@click.option("--force", is_flag=True,
+              help="Replace --out even if it is not a benchmark report (never /, home or the current directory).")
 @click.option("--from-export", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
               help="Re-render from DIR/aiperf/<mode>/ of an earlier report instead of running aiperf.")
-def bench(url, cpu_chain, model_dir, api_key, out, from_export, **shape):
+def bench(url, cpu_chain, model_dir, api_key, out, force, from_export, **shape):
     """Benchmark an endpoint with aiperf: TTFT, ITL, latency percentiles, throughput and goodput per concurrency."""
     profile = shape["profile"]
     out = out or Path("reports/bench") / Path(profile).stem
@@ -125,6 +127,7 @@ def bench(url, cpu_chain, model_dir, api_key, out, from_export, **shape):
         raise PipelineError("give exactly one of --url URL, --cpu-chain N or --from-export DIR")
     parse_ints("--concurrency", shape["concurrency"])
     parse_modes(shape["thinking"])
+    check_target(out, BENCH_REPORT, force, [model_dir])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".bench-", dir=out.parent) as tmp:
         work = Path(tmp)
@@ -136,7 +139,7 @@ def bench(url, cpu_chain, model_dir, api_key, out, from_export, **shape):
         else:
             dirs = live_exports(url, api_key, shape, work / "aiperf")
         summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()})
-        write_report(summary, out, {"aiperf": work / "aiperf"})
+        write_report(summary, out, {"aiperf": work / "aiperf"}, force)
     click.echo((out / "report.md").read_text())
     click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
 
@@ -155,31 +158,18 @@ def bench(url, cpu_chain, model_dir, api_key, out, from_export, **shape):
               help="Sample the adapter with py-spy during the adapter run; top frames go into overhead.md.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/overhead"), show_default=True,
               help="Directory for overhead.md, overhead.json and the raw aiperf exports.")
-def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, profile_adapter, out):
+@click.option("--force", is_flag=True,
+              help="Replace --out even if it is not an overhead report (never /, home or the current directory).")
+def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, profile_adapter, out, force):
     """The same aiperf load direct to a CPU replica, via the adapter, via smg + adapter: added latency per hop."""
-    from pipeline.bench.overhead import OverheadPlan, comparison_rows, goals, markdown, measure
-    from pipeline.bench.pyspy import markdown as profile_table
-    from pipeline.bench.pyspy import summary
-    from pipeline.drills.table import markdown as goal_table
-    from pipeline.drills.topology import check_model_dir
+    from pipeline.bench.overhead import OverheadPlan, comparison_rows, measure, write_report
+    from pipeline.topology import check_model_dir
 
     plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user, repeats)
     tokenizer = check_tokenizer(check_model_dir(model_dir))
+    check_target(out, OVERHEAD_REPORT, force, [model_dir])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
         rows = comparison_rows(measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter))
-        results = goals(rows)
-        staging = Path(tmp) / "report"
-        staging.mkdir()
-        text = (f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\nISL {isl} / OSL {osl}, "
-                f"thinking off, median of {repeats} rounds per path.\n\n{markdown(rows)}\n"
-                f"{goal_table(results).replace('# Fault drills', '## Goals')}")
-        if profile_adapter:
-            shutil.move(str(Path(tmp) / "adapter.folded"), staging / "adapter.folded")
-            text += f"\n## Adapter profile (py-spy)\n\n{profile_table(summary(staging / 'adapter.folded'))}"
-        (staging / "overhead.md").write_text(text)
-        (staging / "overhead.json").write_text(json.dumps({"plan": plan.__dict__, "rows": rows}, indent=2) + "\n")
-        shutil.move(str(Path(tmp) / "aiperf"), staging / "aiperf")
-        shutil.rmtree(out, ignore_errors=True)
-        staging.rename(out)
+        write_report(out, plan, rows, Path(tmp), force)
     click.echo((out / "overhead.md").read_text())

@@ -21,7 +21,8 @@ from pipeline.profiles import load_profile
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
 @click.option("--model-on-target", is_flag=True,
               help="--model-dir is where the serving machine sees the checkpoint; do not check it here.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists (never /, home, the current directory or the model directory).")
 def build(profile, model_dir, out, model_on_target, force, **kwargs):
     """Write llm_api_options.yaml, argv.json, serve.sh and bundle.json for PROFILE."""
     from pipeline.bundle import bundle_files, write_bundle
@@ -33,7 +34,7 @@ def build(profile, model_dir, out, model_on_target, force, **kwargs):
             raise PipelineError("--model-dir: required for this profile (the checkpoint to serve)")
         model_dir = str(TINY_MODEL_DIR)
     files = bundle_files(profile, overrides, model_dir, model_on_target)
-    write_bundle(files, out, force)
+    write_bundle(files, out, force, model_dir)
     meta = json.loads(files["bundle.json"])
     click.echo(f"bundle for {meta['profile']} ({meta['backend']}, TensorRT-LLM {meta['trtllm_version']}) -> {out}")
     click.echo(f"  plan: {meta['verdict']}")

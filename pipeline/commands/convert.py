@@ -26,7 +26,8 @@ def _positive(ctx, param, value):
 @click.option("--moe-tp", "moe_tp", type=int, callback=_positive,
               help="MoE tensor-parallel size; overrides YAML key moe_tp_size (derived as tp/ep when only --ep is given).")
 @click.option("--workers", type=int, callback=_positive, help="Ranks written in parallel [default: min(world size, CPUs)].")
-@click.option("--force", is_flag=True, help="Rewrite even when --out holds an up-to-date checkpoint of this source.")
+@click.option("--force", is_flag=True, help="Rewrite even when --out holds an up-to-date checkpoint of this source, "
+              "and replace an --out that is not a checkpoint of ours (never /, home, the current or the model directory).")
 @click.option("--dry-run", is_flag=True, help="Print every output tensor (rank, name, shape, dtype) and write nothing.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output checkpoint directory (replaced atomically).")
 def convert_cmd(model_dir, profile, tp, ep, moe_tp, workers, force, dry_run, out):

@@ -14,9 +14,10 @@ import click
 
 from pipeline.drills.suite import DRILLS, Context, run_drills
 from pipeline.drills.table import markdown, write_report
-from pipeline.drills.topology import check_model_dir
 from pipeline.errors import PipelineError, did_you_mean
 from pipeline.model import TINY_MODEL_DIR
+from pipeline.procs import stop_signals_interrupt
+from pipeline.topology import check_model_dir
 
 
 def parse_names(text: str) -> list[str]:
@@ -37,10 +38,12 @@ def parse_names(text: str) -> list[str]:
 @click.option("--work", type=click.Path(path_type=Path), default=None,
               help="Keep logs and scratch files here (default: a temporary directory).")
 def drills(only, short, model_dir, report, work):
-    """Replica kill behind smg, converter crash, bad-input corpus and gateway auth, with goals."""
+    """Replica kill behind smg, converter crash, bad-input corpus and gateway auth, with goals.
+
+    Ctrl-C, SIGTERM and SIGHUP stop every process a drill started."""
     names = parse_names(only)
     check_model_dir(model_dir)
-    with tempfile.TemporaryDirectory(prefix="hunyuan-drills-") as scratch:
+    with stop_signals_interrupt(), tempfile.TemporaryDirectory(prefix="hunyuan-drills-") as scratch:
         results = run_drills(names, Context(model_dir, Path(work or scratch), short), click.echo)
     click.echo(markdown(results))
     if report:

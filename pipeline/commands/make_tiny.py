@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from pipeline.errors import PipelineError
-
 
 @click.command("make-tiny")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to create (replaced with --force).")
@@ -23,12 +21,11 @@ from pipeline.errors import PipelineError
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, vocab, untied, force):
     """Write config.json, model-*.safetensors and model.safetensors.index.json into --out."""
-    from pipeline.checkpoint.writer import atomic_directory
     from pipeline.model import read_config, spec_from_config
+    from pipeline.outputs import SYNTHETIC_CHECKPOINT, check_target, replaced_directory
     from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
-    if out.exists() and not force:
-        raise PipelineError(f"{out}: already exists; pass --force to replace it")
+    check_target(out, SYNTHETIC_CHECKPOINT, force)
     if config_path:
         config = read_config(config_path)
     else:
@@ -36,6 +33,6 @@ def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, voc
                  "vocab_size": vocab, "tie_word_embeddings": False if untied else None}
         config = tiny_config(**{key: value for key, value in sizes.items() if value is not None})
     spec_from_config(config, source=str(config_path or "built-in tiny config"))
-    with atomic_directory(out) as temp:
+    with replaced_directory(out, SYNTHETIC_CHECKPOINT, force) as temp:
         weight_map = write_checkpoint(config, temp, seed=seed, shards=shards)
     click.echo(f"wrote {out}: {len(weight_map)} tensors in {len(set(weight_map.values()))} shard(s), seed {seed}")

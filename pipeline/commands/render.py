@@ -19,7 +19,9 @@ def render():
               help="Profile name from engine_configs/ (the images carry that folder, so no paths here)")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Overlay directory to write (default: k8s/overlays/<profile>); replaced whole")
-def render_k8s(profile: str, out: Path | None):
+@click.option("--force", is_flag=True,
+              help="Replace --out even if it is not an overlay written by hunyuan-trt (never /, home or the current directory).")
+def render_k8s(profile: str, out: Path | None, force: bool):
     """Write the kustomize overlay of one profile: GPUs, node affinity, probe budget, cache size, images."""
     from pipeline.deploy.render import K8S_ROOT, write_overlay
     from pipeline.profiles import profile_names
@@ -28,7 +30,7 @@ def render_k8s(profile: str, out: Path | None):
         raise PipelineError(f"--profile: unknown profile '{profile}'{did_you_mean(profile, profile_names())}; "
                             f"available: {', '.join(profile_names())}")
     target = out or K8S_ROOT / "overlays" / profile
-    write_overlay(profile, target)
+    write_overlay(profile, target, force=force)
     click.echo(f"wrote {target} (build it with: kubectl kustomize {target})")
 
 

@@ -2,8 +2,9 @@
 
 The backend (trtllm-serve, or the CPU stand-in for cpu-tiny) runs in its own session with its logs on
 this process's stdout/stderr. Readiness is its /health answering 200 within --ready-timeout; only then
-does the adapter listen on --port. SIGTERM/SIGINT stop the adapter and are forwarded to the backend;
-the exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops.
+does the adapter listen on --port. SIGTERM/SIGINT/SIGHUP stop the adapter and are forwarded to the backend;
+the exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops; if
+`serve` dies, even of SIGKILL, the kernel sends the backend SIGTERM (`pipeline.procs`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
-import requests
 
 from pipeline.errors import PipelineError
-from pipeline.procs import ManagedProcess, free_port
+from pipeline.procs import STOP_SIGNALS, ManagedProcess, answers_200, free_port, wait_until
 
 STOP_GRACE_S = 30.0
 POLL_S = 0.2
@@ -42,34 +41,31 @@ class Backend(ManagedProcess):
         self.signals.append(signum)
         self.kill(signal.SIGTERM)
 
+    def gone(self) -> bool:
+        """A stop signal arrived or the backend exited."""
+        return bool(self.signals) or self.process.poll() is not None
+
     def wait_ready(self, url: str, timeout: float) -> bool:
         """True once /health answers 200; False if the backend exited or a signal arrived first."""
-        deadline = time.monotonic() + timeout
-        while not self.signals and self.process.poll() is None:
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    return True
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise PipelineError(f"backend not ready: {url} did not answer 200 within {timeout:.0f} s "
-                                    f"(command: {' '.join(self.argv[:2])} ...)")
-            time.sleep(POLL_S)
-        return False
+        if wait_until(lambda: answers_200(url), timeout, POLL_S, give_up=self.gone):
+            return True
+        if self.gone():
+            return False
+        self.stop()
+        raise PipelineError(f"backend not ready: {url} did not answer 200 within {timeout:.0f} s "
+                            f"(command: {' '.join(self.argv[:2])} ...)")
 
     def stop(self) -> int:
         return exit_code(super().stop(grace=STOP_GRACE_S))
 
 
-async def run_adapter(backend: Backend, upstream: str, host: str, port: int, model_name: str | None) -> None:
+async def adapter_while_backend_runs(backend: Backend, upstream: str, host: str, port: int,
+                                     model_name: str | None) -> None:
     import uvicorn
 
-    from pipeline.adapter.app import create_app
+    from pipeline.adapter.app import server_config
 
-    config = uvicorn.Config(create_app(upstream, model_name), host=host, port=port, log_level="warning",
-                            access_log=False, timeout_keep_alive=75)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(upstream, host, port, model_name))
 
     async def watch():
         while not server.should_exit:
@@ -127,12 +123,12 @@ def serve(bundle, host, port, backend_port, ready_timeout):
     backend_port = backend_port or free_port()
     backend = Backend(backend_command(bundle, argv, backend_port))
     upstream = f"http://127.0.0.1:{backend_port}"
-    previous = {sig: signal.signal(sig, backend.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, backend.on_signal) for sig in STOP_SIGNALS}
     backend.start()
     try:
         if backend.wait_ready(f"{upstream}/health", ready_timeout):
             click.echo(f"serve: backend ready on {upstream}; adapter on http://{host}:{port}", err=True)
-            asyncio.run(run_adapter(backend, upstream, host, port, meta.get("served_model_name")))
+            asyncio.run(adapter_while_backend_runs(backend, upstream, host, port, meta.get("served_model_name")))
     finally:
         code = backend.stop()
         for sig, handler in previous.items():

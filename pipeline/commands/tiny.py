@@ -23,13 +23,14 @@ def tiny():
 @DIR_OPTION
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="training steps (default: recipe)")
 @click.option("--seed", type=int, default=0, show_default=True, help="data and init seed")
-def train_cmd(model_dir: Path, steps: int | None, seed: int):
+@click.option("--force", is_flag=True, help="replace MODEL_DIR even if it is not a hunyuan-tiny written by this command")
+def train_cmd(model_dir: Path, steps: int | None, seed: int, force: bool):
     """Write config, tokenizer, chat template and trained weights into MODEL_DIR (replaced atomically)."""
     from pipeline.tiny.train import TrainConfig, build
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = TrainConfig(seed=seed) if steps is None else TrainConfig(seed=seed, steps=steps)
-    record = build(model_dir, cfg)
+    record = build(model_dir, cfg, force)
     click.echo(f"trained {record['params']:,} params in {record['wall_s']} s "
                f"(final loss {record['history'][-1]['loss']}) -> {model_dir}")
 

@@ -1,27 +1,84 @@
-"""Start the CPU stand-in under uvicorn; SIGTERM/SIGINT stop generation at once, then the server."""
+"""Start the CPU stand-in under uvicorn; SIGTERM/SIGINT stop generation at once, then the server.
+
+Its command line is trtllm-serve-like (`MODEL_DIR --host ... --port ... --max_batch_size ...`) and is defined
+once, in FLAGS: the click command (`python -m pipeline.cpu_backend`, `hunyuan-trt cpu-serve`), the argv that
+everybody else builds (`backend_argv`) and the bundle's flag check (`SCHEMA_FLAGS`) all come from it.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+import click
+
+from pipeline.errors import PipelineError, one_line_errors
+from pipeline.model import SERVED_MODEL_NAME
 
 log = logging.getLogger("pipeline.cpu_backend")
 
 SHUTDOWN_GRACE_S = 3  # open connections get this long after SIGTERM; generation is cancelled first
+MODULE = "pipeline.cpu_backend"
 
 
 @dataclass
 class ServeOptions:
     model_dir: Path
-    host: str
-    port: int
-    served_model_name: str
-    max_batch_size: int
-    max_seq_len: int
-    max_queue: int
+    host: str = "127.0.0.1"
+    port: int = 8000
+    served_model_name: str = SERVED_MODEL_NAME
+    max_batch_size: int = 8
+    max_seq_len: int = 1024
+    max_queue: int = 64
+
+
+# ServeOptions field -> (click type, help); the flag is --<field>, spelled like trtllm-serve's
+FLAGS = {
+    "host": (str, "Address to bind (trtllm-serve --host)"),
+    "port": (click.IntRange(1, 65535), "Port (trtllm-serve --port)"),
+    "served_model_name": (str, "Model id reported by /v1/models and in responses"),
+    "max_batch_size": (click.IntRange(min=1), "Requests generated at the same time (profile key max_batch_size)"),
+    "max_seq_len": (click.IntRange(min=2),
+                    "Prompt + output tokens per sequence, capped by max_position_embeddings (profile key max_seq_len)"),
+    "max_queue": (click.IntRange(min=0), "Requests allowed to wait for a slot; beyond that the server answers 429"),
+}
+# the flags as pipeline.trtllm.schema.check_argv reads them
+SCHEMA_FLAGS = {f"--{name}": "int" if isinstance(kind, click.types.IntParamType) else "str"
+                for name, (kind, _) in FLAGS.items()}
+
+
+def backend_argv(model_dir, python: str = sys.executable, **flags) -> list[str]:
+    """`python -m pipeline.cpu_backend MODEL_DIR --flag value ...` for the flags given, in FLAGS order; values may
+    be placeholders such as {port} (the bundle's argv.json)."""
+    unknown = sorted(set(flags) - set(FLAGS))
+    if unknown:
+        raise PipelineError(f"{MODULE}: unknown flag --{unknown[0]}; expected some of --{', --'.join(FLAGS)}")
+    argv = [python, "-m", MODULE, str(model_dir)]
+    for name in FLAGS:
+        if name in flags:
+            argv += [f"--{name}", str(flags[name])]
+    return argv
+
+
+def _with_flags(command):
+    defaults = {field.name: field.default for field in fields(ServeOptions)}
+    for name, (kind, text) in reversed(FLAGS.items()):
+        command = click.option(f"--{name}", name, type=kind, default=defaults[name], show_default=True,
+                               help=text)(command)
+    return command
+
+
+@click.command("cpu-serve")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_with_flags
+def cpu_serve(model_dir, **flags):
+    """Serve a small Hugging Face Hunyuan checkpoint on CPU with trtllm-serve's HTTP surface."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with one_line_errors():
+        serve(ServeOptions(model_dir, **flags))
 
 
 def serve(opts: ServeOptions) -> None:
@@ -51,11 +108,3 @@ def serve(opts: ServeOptions) -> None:
         Server(config).run()
     finally:
         service.close()
-
-
-def backend_argv(opts: ServeOptions) -> list[str]:
-    """The argv contract of the cpu-tiny bundle: `python -m pipeline.cpu_backend MODEL_DIR --host ...`."""
-    return [sys.executable, "-m", "pipeline.cpu_backend", str(opts.model_dir), "--host", opts.host,
-            "--port", str(opts.port), "--served_model_name", opts.served_model_name,
-            "--max_batch_size", str(opts.max_batch_size), "--max_seq_len", str(opts.max_seq_len),
-            "--max_queue", str(opts.max_queue)]

@@ -17,7 +17,7 @@ from pipeline.deploy.settings import (
     TRTLLM_VERSION,
     Deployment,
 )
-from pipeline.gateway import GATEWAY_FLAGS
+from pipeline.gateway import smg_args
 
 MODEL_LABELS = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "model-server"}
 SERVER_PORT = 8080  # the adapter: the only port the gateway talks to
@@ -106,20 +106,15 @@ def autoscaling_patch(d: Deployment) -> dict:
 GATEWAY_PORTS = {"--port": "30000", "--health-check-port": "30001", "--prometheus-port": "29000"}
 
 
-def gateway_args() -> list[str]:
+def discovery_gateway_args() -> list[str]:
     """`smg launch` flags: Kubernetes discovery of the model pods plus the team's tuned GATEWAY_FLAGS table."""
-    args = ["launch", "--host", "0.0.0.0", "--prometheus-host", "0.0.0.0"]
-    for flag, port in GATEWAY_PORTS.items():
-        args += [flag, port]
-    args += ["--service-discovery", "--selector", *(f"{k}={v}" for k, v in MODEL_LABELS.items()),
-             "--service-discovery-port", str(SERVER_PORT), "--service-discovery-namespace", "$(POD_NAMESPACE)"]
-    for flag in GATEWAY_FLAGS:
-        args += [flag.name] if flag.value is None else [flag.name, flag.value]
-    return args
+    discovery = ["--service-discovery", "--selector", *(f"{k}={v}" for k, v in MODEL_LABELS.items()),
+                 "--service-discovery-port", str(SERVER_PORT), "--service-discovery-namespace", "$(POD_NAMESPACE)"]
+    return smg_args("0.0.0.0", GATEWAY_PORTS, discovery)
 
 
 def gateway_patch(d: Deployment) -> dict:
-    container = {"name": "smg", "args": gateway_args()}
+    container = {"name": "smg", "args": discovery_gateway_args()}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hunyuan-trt-gateway"},
             "spec": {"template": {"spec": {"containers": [container]}}}}
 

@@ -18,26 +18,21 @@ from pipeline.deploy.overlay import overlay_files
 from pipeline.deploy.policy import violations
 from pipeline.deploy.settings import deployment_for
 from pipeline.errors import PipelineError
+from pipeline.outputs import OVERLAY, replaced_directory, write_text_atomic
 from pipeline.profiles import REPO_ROOT, profile_names
 
 K8S_ROOT = REPO_ROOT / "k8s"
 
 
-def write_overlay(profile: str, out_dir: Path, root: Path = K8S_ROOT) -> Path:
-    """Render `profile` into `out_dir`, replacing it whole: written to a temp sibling, then renamed.
-    The overlay refers to `root`/base and `root`/components by relative paths."""
+def write_overlay(profile: str, out_dir: Path, root: Path = K8S_ROOT, force: bool = False) -> Path:
+    """Render `profile` into `out_dir`, replacing it whole (`pipeline.outputs`: an existing directory that is
+    not an overlay of ours only with force). The overlay refers to `root`/base and `root`/components by
+    relative paths."""
     out_dir = Path(out_dir).resolve()
     files = overlay_files(deployment_for(profile), os.path.relpath(Path(root).resolve(), out_dir))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with replaced_directory(out_dir, OVERLAY, force) as staging:
         for name, text in files.items():
             (staging / name).write_text(text)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 
@@ -52,19 +47,12 @@ def kustomize(overlay_dir: Path) -> str:
     return result.stdout
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text)
-    temp.replace(path)
-
-
 def render_all(root: Path = K8S_ROOT) -> list[str]:
     """Every profile's overlay plus its golden build; returns the profile names."""
     names = profile_names()
     for name in names:
         overlay = write_overlay(name, root / "overlays" / name, root)
-        _write_text(root / "rendered" / f"{name}.yaml", kustomize(overlay))
+        write_text_atomic(root / "rendered" / f"{name}.yaml", kustomize(overlay))
     return names
 
 

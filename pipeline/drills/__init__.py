@@ -1,5 +1,5 @@
 """Fault drills: replica kill behind the gateway, converter crash, bad-input corpus, gateway auth.
 
-Each drill returns `DrillResult` rows (drill, goal, measured, pass); `pipeline.drills.table` prints them and
+Each drill returns `GoalResult` rows (drill, goal, measured, pass); `pipeline.drills.table` prints them and
 writes reports/drills.md. A short form of every drill runs in `make test`; `make drills` runs the full form.
 """

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import requests
 
-from pipeline.drills.table import DrillResult
+from pipeline.goals import GoalResult
+from pipeline.model import SERVED_MODEL_NAME
 
-MODEL = "tencent/Hunyuan-A13B-Instruct"
+MODEL = SERVED_MODEL_NAME
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 
 PROTECTED = (  # (method, path, body): must refuse a missing or wrong key with 401/403
@@ -66,7 +67,7 @@ def probe_open(url: str) -> set[str]:
     return {path for path in CANDIDATE_OPEN if _request(url, "GET", path, None, {}) not in (*REFUSED, 404)}
 
 
-def run(url: str, key: str) -> list[DrillResult]:
+def run(url: str, key: str) -> list[GoalResult]:
     accepted = _request(url, "POST", "/v1/chat/completions", CHAT, {"Authorization": f"Bearer {key}"})
     leaks = probe_protected(url)
     total = len(PROTECTED) * len(BAD_CREDENTIALS)
@@ -75,10 +76,10 @@ def run(url: str, key: str) -> list[DrillResult]:
     verdicts = "; ".join(f"{path} {'accepted' if OPEN_ROUTES[path][0] else 'edge-blocked'}"
                          for path in sorted(open_routes & set(OPEN_ROUTES)))
     return [
-        DrillResult("auth: missing/wrong key refused (gateway)", "100 % refused (401/403); right key 200",
+        GoalResult("auth: missing/wrong key refused (gateway)", "100 % refused (401/403); right key 200",
                     f"{total - len(leaks)}/{total} refused ({len(PROTECTED)} routes x {len(BAD_CREDENTIALS)} "
                     f"bad credentials); right key -> {accepted}", not leaks and accepted == 200, leaks),
-        DrillResult("auth: routes open without a key", "only the documented ones (docs/bench.md)",
+        GoalResult("auth: routes open without a key", "only the documented ones (docs/bench.md)",
                     verdicts or "none", not unexpected and not closed,
                     [f"{path} is open but not documented" for path in unexpected]
                     + [f"{path} is documented as open but now refuses: update OPEN_ROUTES" for path in closed]),

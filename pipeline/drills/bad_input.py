@@ -17,9 +17,10 @@ from pathlib import Path
 
 import requests
 
-from pipeline.drills.table import DrillResult
+from pipeline.goals import GoalResult
+from pipeline.model import SERVED_MODEL_NAME
 
-MODEL = "tencent/Hunyuan-A13B-Instruct"
+MODEL = SERVED_MODEL_NAME
 HELLO = [{"role": "user", "content": "hi"}]
 
 
@@ -83,7 +84,7 @@ def http_verdict(response: requests.Response) -> str | None:
     return None
 
 
-def run_http(targets: list[Target]) -> DrillResult:
+def run_http(targets: list[Target]) -> GoalResult:
     failures = []
     for target in targets:
         for case, method, path, body in HTTP_CASES:
@@ -95,7 +96,7 @@ def run_http(targets: list[Target]) -> DrillResult:
                 failures.append(f"{target.name}: {case} ({method} {path}) -> {problem}")
     total = len(targets) * len(HTTP_CASES)
     names = ", ".join(t.name for t in targets)
-    return DrillResult("bad input: HTTP requests", "4xx + OpenAI error body, no 5xx/traceback",
+    return GoalResult("bad input: HTTP requests", "4xx + OpenAI error body, no 5xx/traceback",
                        f"{total - len(failures)}/{total} ({len(HTTP_CASES)} cases x {names})",
                        not failures and total > 0, failures)
 
@@ -183,7 +184,7 @@ def _cli(*args) -> subprocess.CompletedProcess:
                           check=False, timeout=300)
 
 
-def run_profiles(work: Path) -> DrillResult:
+def run_profiles(work: Path) -> GoalResult:
     failures = []
     for index, (case, text) in enumerate(PROFILE_CASES):
         path = work / f"profile-{index}.yaml"
@@ -193,7 +194,7 @@ def run_profiles(work: Path) -> DrillResult:
         if problem:
             failures.append(f"{case}: {problem}")
     total = len(PROFILE_CASES)
-    return DrillResult("bad input: profiles (plan)", "exit 2, one line, no traceback",
+    return GoalResult("bad input: profiles (plan)", "exit 2, one line, no traceback",
                        f"{total - len(failures)}/{total}", not failures, failures)
 
 
@@ -203,7 +204,7 @@ def _broken_copy(source: Path, target: Path, build: Callable[[Path, Path], None]
     return target
 
 
-def run_checkpoints(work: Path, source: Path, profile: str = "cpu-tiny") -> DrillResult:
+def run_checkpoints(work: Path, source: Path, profile: str = "cpu-tiny") -> GoalResult:
     """Each broken copy of `source` through its stage; convert must also leave no output directory."""
     failures = []
     for index, (case, stage, build) in enumerate(CHECKPOINT_CASES):
@@ -220,5 +221,5 @@ def run_checkpoints(work: Path, source: Path, profile: str = "cpu-tiny") -> Dril
         if problem:
             failures.append(f"{case} ({stage}): {problem}")
     total = len(CHECKPOINT_CASES)
-    return DrillResult("bad input: checkpoints (inspect, convert)", "exit 2, one line, no traceback, no output",
+    return GoalResult("bad input: checkpoints (inspect, convert)", "exit 2, one line, no traceback, no output",
                        f"{total - len(failures)}/{total}", not failures, failures)

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.drills.table import DrillResult
 from pipeline.errors import PipelineError
+from pipeline.goals import GoalResult
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.procs import ManagedProcess
 
@@ -124,7 +124,7 @@ def _one_kill(source: Path, out: Path, plan: CrashPlan, delay: float, reference:
             "partials_left": len(partials(out))}
 
 
-def run(work: Path, plan: CrashPlan = CrashPlan()) -> list[DrillResult]:
+def run(work: Path, plan: CrashPlan = CrashPlan()) -> list[GoalResult]:
     work.mkdir(parents=True, exist_ok=True)
     source, out = make_source(work), work / "converted"
     shutil.rmtree(out, ignore_errors=True)
@@ -139,18 +139,18 @@ def run(work: Path, plan: CrashPlan = CrashPlan()) -> list[DrillResult]:
     return evaluate(trials, len(reference))
 
 
-def evaluate(trials: list[dict], shards: int) -> list[DrillResult]:
+def evaluate(trials: list[dict], shards: int) -> list[GoalResult]:
     states = {state: sum(t["state"] == state for t in trials) for state in ("absent", "verified", "broken")}
     writing = sum(t["writing"] for t in trials)
     bad_rerun = [t for t in trials if not t["identical"] or t["partials_left"]]
     return [
-        DrillResult("converter crash: output after kill -9", f"absent or complete + verified ({len(trials)}/"
+        GoalResult("converter crash: output after kill -9", f"absent or complete + verified ({len(trials)}/"
                     f"{len(trials)})", f"{states['absent'] + states['verified']}/{len(trials)}: {states['absent']} "
                     f"absent, {states['verified']} verified, {states['broken']} broken; {writing} kills landed "
                     "while shards were being written", states["broken"] == 0 and writing > 0 and shards > 0,
                     [f"kill {t['delay']:.2f} s into writing left a broken output" for t in trials if t["state"] == "broken"]
                     + ([] if writing else ["no kill landed while writing: the drill proved nothing"])),
-        DrillResult("converter crash: re-run after each kill", "byte-identical shards, no partial dir left",
+        GoalResult("converter crash: re-run after each kill", "byte-identical shards, no partial dir left",
                     f"{len(trials) - len(bad_rerun)}/{len(trials)} identical ({shards} shards compared)",
                     not bad_rerun and shards > 0,
                     [f"kill {t['delay']:.2f} s into writing: identical={t['identical']}, partial dirs left="

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import requests
 
+from pipeline.model import SERVED_MODEL_NAME
+
 ROUTED_HEADER = "x-smg-routed-worker-id"
 
 
@@ -31,7 +33,7 @@ class Record:
 def chat_body(stream: bool, max_tokens: int) -> dict:
     """A prompt with a random prefix, so prefix-aware routing spreads requests over the replicas; exactly
     `max_tokens` tokens (ignore_eos) so that requests stay in flight long enough to be hit by a kill."""
-    return {"model": "tencent/Hunyuan-A13B-Instruct", "max_tokens": max_tokens, "stream": stream, "ignore_eos": True,
+    return {"model": SERVED_MODEL_NAME, "max_tokens": max_tokens, "stream": stream, "ignore_eos": True,
             "messages": [{"role": "user", "content": f"{uuid.uuid4().hex[:12]} what is 12+30?"}],
             "chat_template_kwargs": {"enable_thinking": False}}
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.drills.load import Load, Record
-from pipeline.drills.table import DrillResult
-from pipeline.drills.topology import Topology
+from pipeline.goals import GoalResult
+from pipeline.topology import Topology, cpu_backend
 
 RECOVERY_GOAL_S = 5.0
 POLL_S = 0.1
@@ -61,14 +61,14 @@ def _exercise(topology: Topology, key: str, plan: KillPlan) -> dict:
 
 def victim_front(topology: Topology) -> str:
     """The URL smg routes to for replica 0 (its adapter when the topology has adapters)."""
-    return (topology.adapters or topology.replicas)[0].url
+    return topology.fronts[0].url
 
 
 def _count(records: list[Record], kind: str, outcome: str | None = None) -> int:
     return sum(r.kind == kind and (outcome is None or r.outcome == outcome) for r in records)
 
 
-def evaluate(measured: dict, recovery_goal_s: float = RECOVERY_GOAL_S) -> list[DrillResult]:
+def evaluate(measured: dict, recovery_goal_s: float = RECOVERY_GOAL_S) -> list[GoalResult]:
     records = measured["records"]
     plain, lost = _count(records, "plain"), [r for r in records if r.kind == "plain" and r.outcome != "ok"]
     streams = [r for r in records if r.kind == "stream"]
@@ -79,22 +79,22 @@ def evaluate(measured: dict, recovery_goal_s: float = RECOVERY_GOAL_S) -> list[D
     if before == 0:
         lost_details.append("the victim served no request before the kill: the drill proved nothing")
     return [
-        DrillResult("replica kill: non-streamed requests lost", "0",
+        GoalResult("replica kill: non-streamed requests lost", "0",
                     f"{len(lost)} / {plain} (victim served {before} before the kill)",
                     not lost and before > 0 and plain > 0, lost_details),
-        DrillResult("replica kill: cut streams end with an error event", "0 hung, 0 silently cut",
+        GoalResult("replica kill: cut streams end with an error event", "0 hung, 0 silently cut",
                     f"{len(failed_streams)} of {len(streams)} streams failed: "
                     f"{_count(records, 'stream', 'error_event')} error event, {_count(records, 'stream', 'cut')} "
                     f"silent cut, {_count(records, 'stream', 'hang')} hung", not bad_streams and streams != [],
                     [f"stream {r.outcome} after {r.end - r.start:.2f} s" for r in bad_streams[:5]]),
-        DrillResult("replica kill: restarted replica takes traffic", f"<= {recovery_goal_s:g} s after ready",
+        GoalResult("replica kill: restarted replica takes traffic", f"<= {recovery_goal_s:g} s after ready",
                     "never" if recovery is None else
                     f"{recovery:.2f} s after ready (process start to ready {measured['restart_s']:.1f} s)",
                     recovery is not None and recovery <= recovery_goal_s),
     ]
 
 
-def run(model_dir: Path | None, log_dir: Path, plan: KillPlan = KillPlan()) -> list[DrillResult]:
+def run(model_dir: Path, log_dir: Path, plan: KillPlan = KillPlan()) -> list[GoalResult]:
     key = secrets.token_urlsafe(24)
-    with Topology(model_dir, log_dir, replicas=3, gateway_key=key) as topology:
+    with Topology(cpu_backend(model_dir), log_dir, replicas=3, gateway_key=key) as topology:
         return evaluate(_exercise(topology, key, plan))

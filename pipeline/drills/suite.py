@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.drills import auth, bad_input, converter_crash, replica_kill
-from pipeline.drills.table import DrillResult
-from pipeline.drills.topology import Topology
 from pipeline.errors import PipelineError
+from pipeline.goals import GoalResult
+from pipeline.topology import Topology, cpu_backend
 
 
 @dataclass(frozen=True)
@@ -23,17 +23,17 @@ class Context:
     short: bool
 
 
-def _replica_kill(ctx: Context) -> list[DrillResult]:
+def _replica_kill(ctx: Context) -> list[GoalResult]:
     plan = replica_kill.KillPlan(warm_s=3, down_s=2, tail_s=1) if ctx.short else replica_kill.KillPlan()
     return replica_kill.run(ctx.model_dir, ctx.work / "replica-kill", plan)
 
 
-def _converter_crash(ctx: Context) -> list[DrillResult]:
+def _converter_crash(ctx: Context) -> list[GoalResult]:
     plan = converter_crash.CrashPlan(kills=2 if ctx.short else 20)
     return converter_crash.run(ctx.work / "converter-crash", plan)
 
 
-def _bad_input_cli(ctx: Context) -> list[DrillResult]:
+def _bad_input_cli(ctx: Context) -> list[GoalResult]:
     work = ctx.work / "bad-input"
     work.mkdir(parents=True, exist_ok=True)
     source = work / "source"
@@ -44,17 +44,17 @@ def _bad_input_cli(ctx: Context) -> list[DrillResult]:
     return [bad_input.run_profiles(work), bad_input.run_checkpoints(work, source)]
 
 
-def _http_and_auth(ctx: Context) -> list[DrillResult]:
+def _http_and_auth(ctx: Context) -> list[GoalResult]:
     """One replica behind an adapter behind smg: bad HTTP input to each hop, then the gateway's auth."""
     key = secrets.token_urlsafe(24)
-    with Topology(ctx.model_dir, ctx.work / "http", replicas=1, adapters=True, gateway_key=key) as chain:
+    with Topology(cpu_backend(ctx.model_dir), ctx.work / "http", replicas=1, adapters=True, gateway_key=key) as chain:
         targets = [bad_input.Target("cpu backend", chain.replicas[0].url, {}),
                    bad_input.Target("adapter", chain.adapters[0].url, {}),
                    bad_input.Target("gateway", chain.gateway.url, {"Authorization": f"Bearer {key}"})]
         return [bad_input.run_http(targets), *auth.run(chain.gateway.url, key)]
 
 
-DRILLS: dict[str, Callable[[Context], list[DrillResult]]] = {
+DRILLS: dict[str, Callable[[Context], list[GoalResult]]] = {
     "replica-kill": _replica_kill,
     "converter-crash": _converter_crash,
     "bad-input": _bad_input_cli,
@@ -62,7 +62,7 @@ DRILLS: dict[str, Callable[[Context], list[DrillResult]]] = {
 }
 
 
-def run_drills(names: list[str], ctx: Context, progress: Callable[[str], None] = print) -> list[DrillResult]:
+def run_drills(names: list[str], ctx: Context, progress: Callable[[str], None] = print) -> list[GoalResult]:
     results = []
     for name in names:
         progress(f"drill {name} ({'short' if ctx.short else 'full'}) ...")

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.outputs import write_text_atomic
 from pipeline.tiny import runtime
 from pipeline.tiny.formats import check, is_correct
 from pipeline.tiny.tasks import EVAL_GROUPS, Example, eval_examples
@@ -108,18 +107,12 @@ def card_table(results: dict) -> str:
 def write_results(model_dir: Path, results: dict) -> None:
     """eval.json, and the numbers table between the card's eval markers (both replaced atomically)."""
     model_dir = Path(model_dir)
-    _atomic_write(model_dir / EVAL_FILE, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(model_dir / EVAL_FILE, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     card = model_dir / CARD_FILE
     if card.exists():
         text = card.read_text()
         if not CARD_TABLE.search(text):
             raise PipelineError(f"{card}: expected '<!-- eval:begin -->' and '<!-- eval:end -->' markers")
         table = card_table(results)
-        _atomic_write(card, CARD_TABLE.sub(lambda m: m[1] + table + m[2], text))
+        write_text_atomic(card, CARD_TABLE.sub(lambda m: m[1] + table + m[2], text))
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.errors import PipelineError
+from pipeline.outputs import TINY_MODEL, replaced_directory
 from pipeline.tiny import runtime
 from pipeline.tiny.config import write_configs
 from pipeline.tiny.tasks import training_example
@@ -105,16 +105,12 @@ def _save_weights(model: torch.nn.Module, out_dir: Path) -> None:
         shutil.copyfile(Path(scratch) / WEIGHTS, out_dir / WEIGHTS)
 
 
-def build(out_dir: Path, cfg: TrainConfig) -> dict:
-    """Write config, tokenizer and trained weights into out_dir (replaced atomically); returns the train record."""
+def build(out_dir: Path, cfg: TrainConfig, force: bool = False) -> dict:
+    """Write config, tokenizer and trained weights into out_dir (replaced atomically, `pipeline.outputs`);
+    returns the train record."""
     out_dir = Path(out_dir)
     runtime.use_cpu_threads()
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    except OSError as error:
-        raise PipelineError(f"{out_dir}: cannot create the model directory here ({error.strerror})") from None
-    try:
+    with replaced_directory(out_dir, TINY_MODEL, force) as work:
         write_configs(work)
         write_tokenizer(work)
         started = time.monotonic()
@@ -127,16 +123,4 @@ def build(out_dir: Path, cfg: TrainConfig) -> dict:
         for name in KEEP_FILES:
             if (out_dir / name).exists():
                 shutil.copyfile(out_dir / name, work / name)
-        _replace_dir(work, out_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return record
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -12,9 +12,6 @@ HOST, PORT, BUNDLE, PYTHON = "{host}", "{port}", "{bundle}", "{python}"
 YAML_NAME = "llm_api_options.yaml"
 ENGINE_DIR = f"{BUNDLE}/engine"
 KV_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp8": "fp8"}
-# the CPU stand-in's flags (pipeline.cpu_backend), trtllm-serve-like spellings
-CPU_FLAGS = {"--host": "str", "--port": "int", "--served_model_name": "str", "--max_batch_size": "int",
-             "--max_seq_len": "int", "--max_queue": "int"}
 
 
 def llm_api_options(profile: Profile) -> dict:
@@ -67,13 +64,6 @@ def build_argv(profile: Profile, checkpoint_dir: str) -> list[str]:
             "--gpt_attention_plugin", "auto", "--gemm_plugin", "auto", "--moe_plugin", "auto",
             "--nccl_plugin", "auto", "--use_paged_context_fmha", "enable", "--remove_input_padding", "enable",
             "--workers", str(profile.num_gpus)]
-
-
-def cpu_argv(profile: Profile, model_path: str) -> list[str]:
-    """The CPU stand-in (pipeline.cpu_backend) with trtllm-serve-like flags."""
-    return [PYTHON, "-m", "pipeline.cpu_backend", model_path, "--host", HOST, "--port", PORT,
-            "--served_model_name", profile.served_model_name, "--max_batch_size", str(profile.max_batch_size),
-            "--max_seq_len", str(profile.max_seq_len)]
 
 
 def fill(argv: list[str], values: dict[str, str]) -> list[str]:
