@@ -60,12 +60,22 @@ def test_render_k8s_writes_a_buildable_overlay_outside_the_tree(tmp_path):
     assert sorted(p.name for p in tmp_path.joinpath("deep").iterdir()) == ["overlay"]  # no staging leftovers
 
 
-def test_render_k8s_replaces_an_existing_overlay_whole(tmp_path):
+def test_render_k8s_replaces_its_own_overlay_whole_and_a_foreign_directory_only_with_force(tmp_path):
     out = tmp_path / "overlay"
-    out.mkdir()
+    render = ["render", "k8s", "--profile", "cpu-tiny", "--out", str(out)]
+    assert CliRunner().invoke(main, render).exit_code == 0
     (out / "stray.yaml").write_text("kind: List\n")
-    assert CliRunner().invoke(main, ["render", "k8s", "--profile", "cpu-tiny", "--out", str(out)]).exit_code == 0
+    assert CliRunner().invoke(main, render).exit_code == 0
     assert "stray.yaml" not in {p.name for p in out.iterdir()}
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "todo.txt").write_text("mine")
+    refused = CliRunner().invoke(main, ["render", "k8s", "--profile", "cpu-tiny", "--out", str(foreign)])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert (foreign / "todo.txt").read_text() == "mine"
+    forced = CliRunner().invoke(main, ["render", "k8s", "--profile", "cpu-tiny", "--out", str(foreign), "--force"])
+    assert forced.exit_code == 0 and (foreign / "kustomization.yaml").is_file()
+    assert not (foreign / "todo.txt").exists()
 
 
 def test_unknown_profile_is_one_line_exit_2_and_writes_nothing(tmp_path):
