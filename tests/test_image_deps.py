@@ -10,6 +10,7 @@ A floor must work under both, so it names a pre-release (`torch>=2.9.0a0`).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -25,10 +26,11 @@ FREEZE = json.loads((REPO / "docker" / "trtllm-image-freeze.json").read_text())
 IMAGE_EXTRAS = ("serve",)  # docker/Dockerfile installs '.[serve]'
 
 
-def project_requirements(pyproject: dict) -> list[Requirement]:
-    project = pyproject["project"]
-    lines = project["dependencies"] + [line for extra in IMAGE_EXTRAS for line in project["optional-dependencies"][extra]]
-    return [Requirement(line) for line in lines]
+def project_requirements() -> list[Requirement]:
+    spec = importlib.util.spec_from_file_location("requirements_tool", REPO / "tools" / "requirements.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return [Requirement(line) for line in tool.requirements(list(IMAGE_EXTRAS), without=set())]
 
 
 def by_name(table: dict) -> dict:
@@ -67,7 +69,7 @@ def overlaps(ours: SpecifierSet, theirs: SpecifierSet) -> bool:
 
 def test_project_requirements_resolve_against_the_image():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert unsatisfied(project_requirements(pyproject)) == []
+    assert unsatisfied(project_requirements()) == []
     assert SpecifierSet(pyproject["project"]["requires-python"]).contains(FREEZE["python"]["version"])
 
 
