@@ -29,12 +29,31 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 ##@ Quality
 lint: setup ## Ruff on the code
-	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff check pipeline tests tools
 	$(VENV)/bin/hadolint docker/Dockerfile docker/Dockerfile.cpu docker/Dockerfile.gateway
 	$(VENV)/bin/yamllint -c k8s/.yamllint.yaml k8s docker/compose.yaml
 
 test: setup lint ## Lint and the whole test suite (what CI runs)
 	$(PY) -m pytest -q tests
+
+# The GPU image runs Python 3.12 with NVIDIA's own torch: install everything else on 3.12 and run the tests that
+# do not need torch (tests/conftest.py leaves out the ones that do when torch is missing).
+PY312 ?= $(firstword $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null) \
+                     $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))
+VENV312 ?= .venv312
+
+$(VENV312)/.installed: pyproject.toml constraints.txt
+	@test -n "$(PY312)" || { echo "make test-py312: no python3.12 (set PY312=/path/to/python3.12)"; exit 2; }
+	$(PY312) -m venv $(VENV312)
+	$(VENV312)/bin/python -m pip install -q --upgrade pip packaging
+	$(VENV312)/bin/python tools/requirements.py --extras serve,dev --without torch > $(VENV312)/requirements.txt
+	$(VENV312)/bin/python -m pip install -q -c constraints.txt -r $(VENV312)/requirements.txt
+	$(VENV312)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-py312: $(VENV312)/.installed ## Python 3.12 without torch (the image's Python): the tests that do not need torch
+	$(VENV312)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version'
+	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests
 
 ##@ Pipeline
 plan: setup ## Memory plan for PROFILE
@@ -68,7 +87,7 @@ tiny-eval: setup ## Measure hunyuan-tiny on held-out prompts; writes eval.json a
 
 .PHONY: tiny-model tiny-eval
 
-.PHONY: help setup lint test plan build-engine serve smoke demo
+.PHONY: help setup lint test test-py312 plan build-engine serve smoke demo
 
 ##@ Benchmarks
 BENCH_VENV ?= .venv-bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import stat
@@ -154,7 +155,8 @@ def test_tensorrt_backend_adds_trtllm_build(run_cli, tmp_path):
     ({"cuda_graph_padding_enabled": True}, "use cuda_graph_config.enable_padding"),
     ({"max_batch_size": "128"}, "max_batch_size: expected int?, got '128'"),
     ({"enable_attention_dp": 1}, "enable_attention_dp: expected bool"),
-    ({"moe_config": {"backend": "WIDEEP"}}, "moe_config.backend: expected one of AUTO, CUTLASS"),
+    # DENSEGEMM is a MoE backend of releases after the pin
+    ({"moe_config": {"backend": "DENSEGEMM"}}, "moe_config.backend: expected one of CUTLASS, CUTEDSL, WIDEEP"),
     ({"kv_cache_config": {"free_gpu_memory_fraction": 1.5}}, "expected 0 <= value <= 1; got 1.5"),
     ({"cuda_graph_config": {"batch_sizes": [1, "2"]}}, "cuda_graph_config.batch_sizes: expected list[int]?"),
 ])
@@ -183,7 +185,12 @@ def test_serve_flags_are_checked(argv, message):
     assert message in str(caught.value)
 
 
-def test_build_refuses_a_profile_the_schema_rejects(run_cli, profiles_copy, tmp_path):
+def test_build_refuses_a_profile_the_schema_rejects(run_cli, profiles_copy, tmp_path, monkeypatch):
+    """Every moe_backend a profile accepts exists at the pin, so narrow the schema to one without WIDEEP."""
+    narrowed = copy.deepcopy(load_schema())
+    backend = narrowed["llm_args"]["pytorch"]["moe_config"]["fields"]["backend"]
+    backend["values"] = [value for value in backend["values"] if value != "WIDEEP"]
+    monkeypatch.setattr("pipeline.trtllm.schema.load_schema", lambda: narrowed)
     (profiles_copy / "h200-wideep.yaml").write_text("extends: h200x1\ndescription: test\nmoe_backend: WIDEEP\n")
     out = tmp_path / "bundle"
     result = run_cli(*build_args("h200-wideep", out))
