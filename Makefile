@@ -36,6 +36,9 @@ lint: setup ## Ruff on the code
 test: setup lint ## Lint and the whole test suite (what CI runs)
 	$(PY) -m pytest -q tests
 
+test-fast: setup ## Unit tests only: no servers or subprocesses, nothing slow (< 60 s on 2 cores)
+	$(PY) -m pytest -q -m "not integration and not slow" tests
+
 # The GPU image runs Python 3.12 with NVIDIA's own torch: install everything else on 3.12 and run the tests that
 # do not need torch (tests/conftest.py leaves out the ones that do when torch is missing).
 PY312 ?= $(firstword $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null) \
@@ -87,7 +90,7 @@ tiny-eval: setup ## Measure hunyuan-tiny on held-out prompts; writes eval.json a
 
 .PHONY: tiny-model tiny-eval
 
-.PHONY: help setup lint test test-py312 plan build-engine serve smoke demo
+.PHONY: help setup lint test test-fast test-py312 plan build-engine serve smoke demo
 
 ##@ Benchmarks
 BENCH_VENV ?= .venv-bench

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 import requests
 
+from pipeline.model import SERVED_MODEL_NAME
 from pipeline.procs import ManagedProcess, free_port, wait_http
+
+pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).parent / "data" / "hunyuan_outputs"
 CORPUS = json.loads((DATA / "corpus.json").read_text())["cases"]
 IDS = [case["name"] for case in CORPUS]
-SERVED = "tencent/Hunyuan-A13B-Instruct"
+SERVED = SERVED_MODEL_NAME
 TAGS = ("<think>", "</think>", "<answer>", "</answer>", "<tool_calls>", "</tool_calls>")
 
 

@@ -33,6 +33,7 @@ def build_args(name: str, out: Path) -> list:
 
 
 @pytest.mark.parametrize("name", profile_names())
+@pytest.mark.integration
 def test_every_profile_builds_a_checked_bundle_or_refuses(run_cli, tmp_path, name):
     profile, spec = load_profile(name)
     plan = make_plan(name, profile, spec)
@@ -76,6 +77,7 @@ def test_golden_a100x2(run_cli, tmp_path):
         assert (out / name).read_text() == (GOLDEN / name).read_text(), f"{name} differs from {GOLDEN / name}"
 
 
+@pytest.mark.integration
 def test_serve_sh_runs_exactly_the_argv(run_cli, tmp_path):
     """serve.sh and argv.json are the same command: run serve.sh with a recording trtllm-serve on PATH."""
     out = tmp_path / "bundle"

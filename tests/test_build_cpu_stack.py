@@ -14,9 +14,11 @@ import sys
 import pytest
 import requests
 
-from pipeline.model import TINY_MODEL_DIR
+from pipeline.model import SERVED_MODEL_NAME, TINY_MODEL_DIR
 from pipeline.procs import free_port, wait_http
 from pipeline.smoke import run_smoke
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                    "generation_config.json")
@@ -52,8 +54,8 @@ def stack(tmp_path_factory):
 def test_adapter_in_front_of_the_cpu_backend(stack):
     _, url = stack
     assert [m["id"] for m in requests.get(f"{url}/v1/models", timeout=10).json()["data"]] == \
-        ["tencent/Hunyuan-A13B-Instruct"]
-    body = {"model": "tencent/Hunyuan-A13B-Instruct", "messages": [{"role": "user", "content": "1+2="}],
+        [SERVED_MODEL_NAME]
+    body = {"model": SERVED_MODEL_NAME, "messages": [{"role": "user", "content": "1+2="}],
             "max_tokens": 8}
     message = requests.post(f"{url}/v1/chat/completions", json=body, timeout=60).json()["choices"][0]["message"]
     assert "reasoning_content" in message and message["role"] == "assistant"

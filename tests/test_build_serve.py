@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from pipeline.model import SERVED_MODEL_NAME
 from pipeline.procs import free_port, wait_http
 
+pytestmark = pytest.mark.integration
+
 REPLAY = Path(__file__).parent / "data" / "hunyuan_outputs" / "replay_upstream.py"
-SERVED = "tencent/Hunyuan-A13B-Instruct"
+SERVED = SERVED_MODEL_NAME
 
 
 def make_bundle(directory: Path, serve_argv: list[str]) -> Path:

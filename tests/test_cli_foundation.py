@@ -65,6 +65,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
+@pytest.mark.integration
 def test_bad_input_is_one_clear_line(case, tmp_path, profiles_copy):
     content, message = BAD[case]
     if isinstance(content, list):

@@ -9,7 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # ~25 MB of bf16 experts per layer: 16 experts x 3 x 512 x 512
 WIDTHS = {"hidden_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 128,

@@ -17,6 +17,8 @@ from pipeline.model import load_spec
 from pipeline.profiles import profiles_dir
 from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
+pytestmark = pytest.mark.slow
+
 LAYOUTS = [(1, 1, 1), (2, 1, 2), (2, 2, 1), (4, 1, 4), (4, 2, 2), (4, 4, 1)]  # tp=4 > 2 kv heads
 
 

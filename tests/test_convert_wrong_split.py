@@ -12,6 +12,8 @@ from pipeline.checkpoint import tensor_plan as plan_module
 from pipeline.checkpoint.layout import Layout
 from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory):

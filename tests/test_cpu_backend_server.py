@@ -21,11 +21,13 @@ import pytest
 import requests
 
 from pipeline.cpu_backend.runner import ServeOptions, backend_argv
-from pipeline.model import TINY_MODEL_DIR
+from pipeline.model import SERVED_MODEL_NAME, TINY_MODEL_DIR
 from pipeline.procs import ManagedProcess, free_port, wait_http
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 MODEL_DIR = Path(os.environ.get("HUNYUAN_TINY_DIR", TINY_MODEL_DIR))
-NAME = "tencent/Hunyuan-A13B-Instruct"
+NAME = SERVED_MODEL_NAME
 MAX_SEQ_LEN = 1024
 HELLO = [{"role": "user", "content": "What is 12+30?"}]
 

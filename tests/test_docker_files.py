@@ -47,11 +47,13 @@ def test_three_dockerfiles_each_with_its_own_ignore_file():
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+@pytest.mark.integration
 def test_hadolint_passes(dockerfile):
     result = hadolint(dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_hadolint_rejects_a_broken_dockerfile(tmp_path):
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python:latest\nRUN cd /src && pip install requests\n")

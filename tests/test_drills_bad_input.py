@@ -3,10 +3,14 @@ requests to the CPU backend, the adapter and the gateway; plus the gateway's aut
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.drills import bad_input
 from pipeline.drills.suite import DRILLS, Context
 from pipeline.drills.table import markdown
 from pipeline.model import TINY_MODEL_DIR
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_corpus_has_at_least_30_cases():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.drills.suite import DRILLS, Context
 from pipeline.drills.table import markdown
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_killed_converter_leaves_nothing_half_written(tmp_path):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.drills.suite import DRILLS, Context
 from pipeline.drills.table import markdown
 from pipeline.model import TINY_MODEL_DIR
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_replica_kill_loses_no_request_and_recovers_within_5s(tmp_path):

@@ -39,6 +39,7 @@ def test_overrides_replace_table_values_and_unknown_flags_are_refused():
         gateway_args([])
 
 
+@pytest.mark.integration
 def test_no_api_key_in_argv_and_launcher_refuses_without_one():
     argv = launcher_argv(gateway_args(WORKERS))
     assert "--api-key" not in argv
@@ -49,6 +50,7 @@ def test_no_api_key_in_argv_and_launcher_refuses_without_one():
     assert sys.executable == argv[0]
 
 
+@pytest.mark.integration
 def test_every_flag_is_known_to_the_installed_smg():
     help_text = subprocess.run([sys.executable, "-m", "smg.launch_router", "--help"], capture_output=True,
                                text=True, timeout=60).stdout

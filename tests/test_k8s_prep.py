@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.deploy.policy import containers, pod_specs
 from pipeline.deploy.prep import EMBEDDED_TINY_DIR
 from pipeline.deploy.render import K8S_ROOT
 from pipeline.model import TINY_MODEL_DIR
+
+pytestmark = pytest.mark.integration
 
 MOUNT = re.compile(r"(?<![\w.-])/models(?=/)")
 

@@ -20,6 +20,7 @@ def test_committed_overlays_and_golden_files_match_a_fresh_render():
     assert render_mod.stale_files() == [], "run `make k8s` and commit the result"
 
 
+@pytest.mark.integration
 def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path):
     for sub in ("base", "components", "overlays", "rendered"):
         subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / sub), str(tmp_path / sub)], check=True)
@@ -94,6 +95,7 @@ def test_kustomize_failure_is_one_clear_line(tmp_path):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.integration
 def test_policy_violations_name_the_profile_and_policy(tmp_path):
     subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / "rendered"), str(tmp_path / "rendered")], check=True)
     golden = tmp_path / "rendered" / "h200x1.yaml"

@@ -16,6 +16,8 @@ from pipeline.deploy.render import K8S_ROOT
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.procs import ManagedProcess, free_port, wait_http
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                    "generation_config.json")
 

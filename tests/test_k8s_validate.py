@@ -108,11 +108,13 @@ def _yamllint(*paths: Path) -> subprocess.CompletedProcess:
                            *map(str, paths)], capture_output=True, text=True)
 
 
+@pytest.mark.integration
 def test_yamllint_passes_on_k8s_and_compose():
     result = _yamllint(K8S_ROOT, REPO_ROOT / "docker" / "compose.yaml")
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.integration
 def test_yamllint_rejects_a_broken_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: 1\na: 2\nb:   [x,y]\n")

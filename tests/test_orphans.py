@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_build_serve import REPLAY_ARGV, make_bundle
 
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.procs import free_port, wait_http, wait_until
-from test_build_serve import REPLAY_ARGV, make_bundle
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -140,6 +140,7 @@ def test_an_old_output_moved_aside_by_a_killed_writer_is_restored(tmp_path):
 
 @pytest.fixture
 def hf_dir(tmp_path):
+    pytest.importorskip("torch")
     from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
     directory = tmp_path / "models" / "hf"
@@ -149,8 +150,6 @@ def hf_dir(tmp_path):
 
 
 def test_convert_ownership(run_cli, tmp_path, hf_dir):
-    pytest.importorskip("torch")
-
     def convert(out, *flags):
         return run_cli("convert", "--model-dir", hf_dir, "--profile", "cpu-tiny", "--out", out, *flags)
 

@@ -7,6 +7,8 @@ import pytest
 
 from pipeline.procs import ManagedProcess, deferred_interrupts
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def sigint_raises():

@@ -15,10 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from pipeline.model import SERVED_MODEL_NAME
 from pipeline.procs import free_port
 from pipeline.smoke import CHECK_NAMES, run_smoke
 
-MODEL = "tencent/Hunyuan-A13B-Instruct"
+pytestmark = pytest.mark.integration
+
+MODEL = SERVED_MODEL_NAME
 STREAMED = ["slow_stream", "fast_kwargs_stream", "fast_no_think_stream"]
 HEALTH_CALLS: dict[str, int] = {}
 
