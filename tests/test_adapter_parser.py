@@ -1,10 +1,9 @@
-"""The Hunyuan output parser against the corpus: whole texts, every split into pieces, and vLLM's parsers."""
+"""The Hunyuan output parser against the corpus: whole texts and every split into pieces."""
 
 from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
 
 import pytest
@@ -89,52 +88,3 @@ def test_tool_call_ids_and_argument_strings():
     assert kind == "tool_call" and call["name"] == "f"
     assert isinstance(call["arguments"], str) and json.loads(call["arguments"]) == {"x": [1, 2]}
 
-
-# vLLM's hunyuan_a13b parsers (non-streaming), restated from their documented behaviour: the reasoning
-# parser's two regexes, then the tool parser on the remaining content (as vLLM's chat server chains them).
-VLLM_FULL = re.compile(r"(?:<think>\n(.*?)\n</think>\n<answer>\n)?(.*?)\n</answer>", re.DOTALL)
-VLLM_HALF = re.compile(r"<think>\n(.*?)\n</think>\n<answer>\n(.*)", re.DOTALL)
-VLLM_TOOLS = re.compile(r"<tool_calls>([\s\S]*?)</tool_calls>")
-
-
-def vllm_reasoning(text: str):
-    if found := VLLM_FULL.findall(text):
-        return found[0]
-    if found := VLLM_HALF.findall(text):
-        reasoning, content = found[0]
-        return reasoning, content.removesuffix("\n</answer>")
-    return None, text
-
-
-def vllm_tools(content: str):
-    match = VLLM_TOOLS.search(content)
-    try:
-        data = json.loads(match.group(1).strip()) if match else None
-    except ValueError:
-        data = None
-    if data is None:
-        return content.replace("助手：", "", 1), []
-    rest = re.sub(r"<tool_calls>.*?</tool_calls>", "", content, flags=re.DOTALL)
-    if not isinstance(data, list):
-        return rest, []
-    calls = [{"name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str)
-              else json.dumps(c["arguments"])} for c in data if isinstance(c, dict) and {"name", "arguments"} <= set(c)]
-    return (None if not rest.strip() else rest), calls
-
-
-def vllm_parse(text: str) -> Parsed:
-    reasoning, content = vllm_reasoning(text)
-    calls = []
-    if content:
-        content, calls = vllm_tools(content)
-    return Parsed(reasoning or None, content or None, calls)
-
-
-@pytest.mark.parametrize("case", CORPUS, ids=IDS)
-def test_agreement_with_vllm_is_as_recorded(case):
-    agrees = as_comparable(vllm_parse(case["raw"])) == expected_of(case)
-    assert agrees == (case["vllm"] == "agrees"), case["vllm"]
-
-
-def test_vllm_agrees_on_most_of_the_corpus():
-    assert sum(case["vllm"] == "agrees" for case in CORPUS) >= 17
