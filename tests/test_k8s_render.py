@@ -16,6 +16,7 @@ from pipeline.memory_plan import make_plan
 from pipeline.profiles import load_profile, profile_names
 
 
+@pytest.mark.slow
 def test_committed_overlays_and_golden_files_match_a_fresh_render():
     assert render_mod.stale_files() == [], "run `make k8s` and commit the result"
 

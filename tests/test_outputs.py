@@ -7,7 +7,6 @@ its ancestors are still refused. A writer killed mid-way leaves the old output c
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -19,7 +18,15 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.model import TINY_MODEL_DIR
-from pipeline.outputs import CHECKPOINT, OVERLAY, OutputKind, check_target, replaced_directory
+from pipeline.outputs import (
+    BENCH_REPORT,
+    BUNDLE,
+    CHECKPOINT,
+    OVERLAY,
+    OutputKind,
+    check_target,
+    replaced_directory,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bench_aiperf"
 OWN = OutputKind("test output", "marker.txt", "written by the test")
@@ -138,76 +145,58 @@ def test_an_old_output_moved_aside_by_a_killed_writer_is_restored(tmp_path):
 
 # --- per command -------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def hf_dir(tmp_path):
+def synthetic_model(directory: Path) -> Path:
     pytest.importorskip("torch")
     from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
-    directory = tmp_path / "models" / "hf"
     directory.mkdir(parents=True)
     write_checkpoint(tiny_config(), directory, seed=4)
     return directory
 
 
-def test_convert_ownership(run_cli, tmp_path, hf_dir):
-    def convert(out, *flags):
-        return run_cli("convert", "--model-dir", hf_dir, "--profile", "cpu-tiny", "--out", out, *flags)
+def copied_tiny_model(directory: Path) -> Path:
+    return Path(shutil.copytree(TINY_MODEL_DIR, directory))
+
+
+# command -> (its argv before --out, given the model directory; the model it reads, or None; what it writes)
+COMMANDS = {
+    "convert": (lambda model: ["convert", "--model-dir", model, "--profile", "cpu-tiny"], synthetic_model, CHECKPOINT),
+    "build": (lambda model: ["build", "--profile", "cpu-tiny", "--model-dir", model], copied_tiny_model, BUNDLE),
+    "render": (lambda model: ["render", "k8s", "--profile", "cpu-tiny"], None, OVERLAY),
+    "bench": (lambda model: ["bench", "--from-export", FIXTURE, "--profile", "cpu-tiny"], None, BENCH_REPORT),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_replaces_only_what_it_owns(run_cli, tmp_path, monkeypatch, command):
+    argv, make_model, kind = COMMANDS[command]
+    model = make_model(tmp_path / "models" / "m") if make_model else None
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a protection that failed would hit a scratch home
+    (tmp_path / "home").mkdir()
+
+    def run(out, *flags):
+        return run_cli(*argv(model), "--out", out, *flags)
 
     foreign = foreign_dir(tmp_path / "foreign")
-    assert_refused(convert(foreign), "not a TensorRT-LLM checkpoint written by hunyuan-trt", "--force")
+    assert_refused(run(foreign), "--force")
     assert_untouched(foreign)
-    out = tmp_path / "ckpt"
-    assert convert(out).exit_code == 0
-    assert convert(out).exit_code == 0  # its own checkpoint: replaced without --force
-    weights = sorted(p.name for p in hf_dir.iterdir())
-    for protected in (hf_dir, hf_dir.parent):
-        assert_refused(convert(protected, "--force"), "the model directory", "refused even with --force")
-    assert sorted(p.name for p in hf_dir.iterdir()) == weights
 
+    out = tmp_path / "out"
+    assert run(out).exit_code == 0
+    if kind.replaces_own:
+        assert run(out).exit_code == 0, "its own earlier output is replaced without --force"
+    else:
+        assert_refused(run(out), "already exists; pass --force")
+    assert run(out, "--force").exit_code == 0
 
-def test_build_ownership(run_cli, tmp_path, monkeypatch):
-    model = tmp_path / "models" / "tiny"
-    shutil.copytree(TINY_MODEL_DIR, model)
-
-    def build(out, *flags):
-        return run_cli("build", "--profile", "cpu-tiny", "--model-dir", model, "--out", out, *flags)
-
-    foreign = foreign_dir(tmp_path / "foreign")
-    assert_refused(build(foreign), "--force")
-    assert_untouched(foreign)
-    files = sorted(p.name for p in model.iterdir())
-    for protected in (model, model.parent):
-        assert_refused(build(protected, "--force"), "the model directory", "refused even with --force")
-    monkeypatch.chdir(tmp_path)
-    assert_refused(build(Path("."), "--force"), "the current directory")
-    assert_refused(build(Path("/"), "--force"), "the root directory")
-    assert sorted(p.name for p in model.iterdir()) == files
-
-
-def test_render_ownership(run_cli, tmp_path, monkeypatch):
-    def render(out, *flags):
-        return run_cli("render", "k8s", "--profile", "cpu-tiny", "--out", out, *flags)
-
-    foreign = foreign_dir(tmp_path / "foreign")
-    assert_refused(render(foreign), f"not a {OVERLAY.name} written by hunyuan-trt", "--force")
-    assert_untouched(foreign)
-    out = tmp_path / "overlay"
-    assert render(out).exit_code == 0 and render(out).exit_code == 0
-    monkeypatch.chdir(out)
-    assert_refused(render(Path("."), "--force"), "the current directory")
-    assert_refused(render(Path.home(), "--force"), "the home directory")
-
-
-def test_bench_ownership(run_cli, tmp_path, monkeypatch):
-    def bench(out, *flags):
-        return run_cli("bench", "--from-export", FIXTURE, "--profile", "cpu-tiny", "--out", out, *flags)
-
-    foreign = foreign_dir(tmp_path / "foreign")
-    assert_refused(bench(foreign), "not a benchmark report written by hunyuan-trt", "--force")
-    assert_untouched(foreign)
-    out = tmp_path / "report"
-    assert bench(out).exit_code == 0 and bench(out).exit_code == 0
-    monkeypatch.chdir(tmp_path)
-    assert_refused(bench(Path("."), "--force"), "the current directory")
-    assert_refused(bench(Path("/"), "--force"), "the root directory")
-    assert os.path.isdir(foreign)
+    protected = {"the root directory": Path("/"), "the home directory": Path.home(), "the current directory": Path(".")}
+    if model:
+        protected |= {"the model directory": model, "the model directory ": model.parent}
+        files = sorted(p.name for p in model.iterdir())
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    for what, path in protected.items():
+        assert_refused(run(path, "--force"), what.strip(), "refused even with --force")
+    if model:
+        assert sorted(p.name for p in model.iterdir()) == files

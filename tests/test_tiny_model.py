@@ -49,6 +49,7 @@ def test_model_card_cites_the_measured_numbers(results):
     assert match and card_table(results) in match[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", sorted(EVAL_GROUPS))
 def test_held_out_batch_meets_goals_and_matches_the_card(loaded, results, group):
     model, tokenizer = loaded
@@ -60,6 +61,7 @@ def test_held_out_batch_meets_goals_and_matches_the_card(loaded, results, group)
     assert abs(measured["accuracy"] - recorded["accuracy"]) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_batched_generation_equals_one_by_one(loaded):
     model, tokenizer = loaded
     examples = eval_examples("tool_slow", 2, seed=7) + eval_examples("fast", 2, seed=7)
@@ -68,6 +70,7 @@ def test_batched_generation_equals_one_by_one(loaded):
     assert [g.text for g in batched] == [g.text for g in single]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(tmp_path):
     write_configs(tmp_path)
     write_tokenizer(tmp_path)
