@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 from pipeline.errors import PipelineError
 from pipeline.goals import GoalResult
 from pipeline.model import TINY_MODEL_DIR
-from pipeline.procs import ManagedProcess
+from pipeline.procs import ManagedProcess, wait_until
 
 # A13B-style config scaled so that conversion writes ~120 MB (fp32): a write window of ~0.2 s on the
 # development machine, long enough to be hit by a kill polled every 2 ms.
@@ -74,13 +75,15 @@ def reference_run(source: Path, out: Path, profile: str) -> float:
     """Convert once, watching the clock: seconds from the partial directory appearing to the output appearing."""
     process = ManagedProcess(cli("convert", "--model-dir", source, "--profile", profile, "--out", out)).start()
     staged = renamed = None
-    while process.process.poll() is None:
+
+    def exited() -> bool:  # records when the partial directory and the output first appear
+        nonlocal staged, renamed
         now = time.monotonic()
-        if staged is None and partials(out):
-            staged = now
-        if renamed is None and out.exists():
-            renamed = now
-        time.sleep(POLL_S)
+        staged = staged or (now if partials(out) else None)
+        renamed = renamed or (now if out.exists() else None)
+        return process.process.poll() is not None
+
+    wait_until(exited, math.inf, POLL_S)
     if process.process.returncode != 0 or not out.exists():
         raise PipelineError(f"converter drill: reference convert exited with {process.process.returncode}")
     renamed = renamed or time.monotonic()
@@ -94,11 +97,11 @@ def kill_at(source: Path, out: Path, profile: str, delay: float) -> bool:
     long the imports take on a busy machine. True if the process was still writing when killed.
     """
     process = ManagedProcess(cli("convert", "--model-dir", source, "--profile", profile, "--out", out)).start()
-    while not partials(out) and process.process.poll() is None:
-        time.sleep(POLL_S)
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline and process.process.poll() is None:
-        time.sleep(POLL_S)
+    def exited() -> bool:
+        return process.process.poll() is not None
+
+    wait_until(lambda: bool(partials(out)) or exited(), math.inf, POLL_S)
+    wait_until(exited, delay, POLL_S)
     writing = bool(partials(out)) and process.process.poll() is None
     process.kill()
     process.process.wait(10)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.drills.load import Load, Record
 from pipeline.goals import GoalResult
+from pipeline.procs import wait_until
 from pipeline.topology import Topology, cpu_backend
 
 RECOVERY_GOAL_S = 5.0
@@ -31,12 +32,9 @@ class KillPlan:
 
 
 def _wait_for_traffic(load: Load, worker: str, since: float, timeout: float) -> float | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        first = load.first_routed_to(worker, since)
-        if first is not None:
-            return first - since
-        time.sleep(POLL_S)
+    """Seconds from `since` to the first request routed to `worker`, or None if none came within `timeout`."""
+    if wait_until(lambda: load.first_routed_to(worker, since) is not None, timeout, POLL_S):
+        return load.first_routed_to(worker, since) - since
     return None
 
 
