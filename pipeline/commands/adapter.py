@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import click
 
 from pipeline.errors import PipelineError
+from pipeline.request_limits import DEFAULT_LIMITS, RequestLimits
 
 
 def run_adapter(upstream: str, host: str, port: int, served_model_name: str | None = None,
-                log_level: str = "warning") -> None:
+                log_level: str = "warning", limits: RequestLimits = DEFAULT_LIMITS) -> None:
     import uvicorn
 
     from pipeline.adapter.app import create_app
 
-    uvicorn.run(create_app(upstream, served_model_name), host=host, port=port, log_level=log_level,
-                access_log=False, timeout_keep_alive=75)
+    uvicorn.run(create_app(upstream, served_model_name, limits=limits), host=host, port=port,
+                log_level=log_level, access_log=False, timeout_keep_alive=75)
+
+
+def limit_options(command):
+    """One --max-... flag per request limit (profile key of the same name, env HUNYUAN_TRT_<KEY>)."""
+    for field in reversed(fields(RequestLimits)):
+        flag = "--" + field.name.replace("_", "-")
+        command = click.option(flag, field.name, type=click.IntRange(min=1), default=field.default,
+                               show_default=True, envvar=f"HUNYUAN_TRT_{field.name.upper()}",
+                               help=f"Request limit; profile key `{field.name}`.")(command)
+    return command
 
 
 @click.command()
@@ -26,8 +39,9 @@ def run_adapter(upstream: str, host: str, port: int, served_model_name: str | No
               help="Model id to report in /v1/models and responses (trtllm-serve reports its model path).")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def adapter(upstream, host, port, served_model_name, log_level):
+@limit_options
+def adapter(upstream, host, port, served_model_name, log_level, **limits):
     """Serve an OpenAI API that splits Hunyuan's <think>/<answer> text and parses <tool_calls>."""
     if not upstream.startswith(("http://", "https://")):
         raise PipelineError(f"--upstream: expected an http(s) URL; got {upstream!r}")
-    run_adapter(upstream, host, port, served_model_name, log_level)
+    run_adapter(upstream, host, port, served_model_name, log_level, RequestLimits(**limits))
