@@ -33,7 +33,7 @@ class ToolPolicy:
 
 def apply_tool_choice(payload: dict, body: ChatBody) -> ToolPolicy:
     """Rewrite `payload`'s tools/tool_choice for the backend (table above); the policy for the response."""
-    declared = {tool.function.name: raw for tool, raw in zip(body.tools or [], payload.get("tools") or [])}
+    declared = {tool.function.name: raw for tool, raw in zip(body.tools or [], payload.get("tools") or [], strict=True)}
     choice = body.tool_choice
     if isinstance(choice, NamedToolChoice) and choice.function.name not in declared:
         raise RequestError("tool_choice", f"function {choice.function.name!r} is not among the request's tools "

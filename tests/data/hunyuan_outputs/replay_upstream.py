@@ -6,7 +6,9 @@ The last user message selects what to send:
                          pieces (default 3), or in the case's own chunks with "chunk:given"; with `logprobs: true`
                          every piece carries one logprob entry (its text as the token), streamed and not
   "error:STATUS"         an error in trtllm-serve's shape ({"object": "error", ...}) with that status
-  "hang"                 streams one piece, then waits until the client goes away (counted as cancelled)
+  "hang"                 streams one piece (or, not streamed, answers nothing) until the client goes away
+                         (counted as cancelled), 30 s at most
+  "broken"               streams one piece, then breaks the connection off mid-stream
   "garbage"              a 200 that is not a chat completion (non-streamed), or a stream with a non-JSON event
 Debug endpoints: GET /debug/last_request (the last chat body), GET /debug/cancelled, POST /debug/exit?code=N.
 Used by the adapter, serve and smoke tests only.
@@ -35,7 +37,7 @@ def _selector(body: dict) -> dict:
     text = next((m.get("content", "") for m in reversed(body.get("messages", [])) if m.get("role") == "user"), "")
     words = dict(word.split(":", 1) for word in text.split() if ":" in word)
     return {"case": words.get("case"), "chunk": words.get("chunk", "3"), "error": words.get("error"),
-            "hang": "hang" in text.split(), "garbage": "garbage" in text.split()}
+            **{word: word in text.split() for word in ("hang", "garbage", "broken")}}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -96,6 +98,20 @@ async def _hang():
             STATE["cancelled"] += 1
 
 
+async def _hang_unstreamed(request) -> Response:
+    for _ in range(600):
+        if await request.is_disconnected():
+            STATE["cancelled"] += 1
+            return Response(status_code=499)
+        await asyncio.sleep(0.05)
+    return _error(504, "hang: nobody left")
+
+
+async def _broken():
+    yield _chunk({"role": "assistant", "content": "<answer>\npartial"})
+    raise RuntimeError("scripted: the stream breaks off here")
+
+
 async def _garbage():
     yield "data: not-json\n\n"
     yield _chunk({"role": "assistant", "content": "<answer>\nok\n</answer>"}, "stop")
@@ -109,7 +125,10 @@ async def chat(request):
     if pick["error"]:
         return _error(int(pick["error"]), f"scripted error {pick['error']}")
     if pick["hang"]:
-        return StreamingResponse(_hang(), media_type="text/event-stream")
+        return StreamingResponse(_hang(), media_type="text/event-stream") if body.get("stream") \
+            else await _hang_unstreamed(request)
+    if pick["broken"]:
+        return StreamingResponse(_broken(), media_type="text/event-stream")
     if pick["garbage"] and not body.get("stream"):
         return PlainTextResponse("not json")
     if pick["garbage"]:
