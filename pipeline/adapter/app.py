@@ -141,7 +141,10 @@ class Adapter:
             try:
                 return await handler(request)
             except RequestError as error:
-                return error_response(error.status, str(error), param=error.param)
+                response = error_response(error.status, str(error), param=error.param)
+                if error.status == 413:  # close instead of reading the rest of the body just to discard it
+                    response.headers["connection"] = "close"
+                return response
             except aiohttp.ClientError as error:
                 return error_response(502, f"upstream {error.__class__.__name__}: {error}", "upstream_error")
             except ClientGone:
