@@ -1,7 +1,9 @@
 """`tools` and `tool_choice`: which calls a response may carry, and what the backend is asked for.
 
-TensorRT-LLM 1.2.1 has no Hunyuan tool parser and derives no guided decoding from `tool_choice` (see
-`pipeline/adapter/upstream_facts.json`), so the adapter enforces the request itself, on the parsed output:
+TensorRT-LLM 1.2.1 has no Hunyuan tool parser, accepts only "none", "auto" or a named function as
+`tool_choice`, and derives guided decoding from `response_format` alone, never from `tool_choice` (see
+`pipeline/adapter/upstream_facts.json`, which every rewritten request is checked against). So the adapter
+enforces the request itself, on the parsed output:
 
 | request                              | sent to the backend               | calls the client can get |
 |--------------------------------------|-----------------------------------|--------------------------|
@@ -18,9 +20,33 @@ block whose calls are all refused is dropped from the output (no markup reaches 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from pipeline.adapter.request import ChatBody, NamedToolChoice, RequestError
+
+FACTS = Path(__file__).with_name("upstream_facts.json")
+
+
+SENT_TOOL_CHOICE = "auto"  # what the backend is sent whenever tools are kept (table above)
+
+
+@cache
+def upstream_chat_facts() -> dict:
+    return json.loads(FACTS.read_text())["chat"]
+
+
+def check_against_upstream() -> None:
+    """The tool_choice the adapter sends must be one the pinned trtllm-serve accepts (upstream_facts.json)."""
+    accepted = upstream_chat_facts()["tool_choice_values"]
+    if SENT_TOOL_CHOICE not in accepted:
+        raise RuntimeError(f"{FACTS}: trtllm-serve accepts tool_choice {accepted}; the adapter sends "
+                           f"{SENT_TOOL_CHOICE!r}")
+
+
+check_against_upstream()
 
 
 @dataclass(frozen=True)
@@ -47,5 +73,5 @@ def apply_tool_choice(payload: dict, body: ChatBody) -> ToolPolicy:
     if isinstance(choice, NamedToolChoice):
         declared = {choice.function.name: declared[choice.function.name]}
         payload["tools"] = list(declared.values())
-    payload["tool_choice"] = "auto"
+    payload["tool_choice"] = SENT_TOOL_CHOICE
     return ToolPolicy(frozenset(declared))
