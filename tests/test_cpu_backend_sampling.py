@@ -101,3 +101,22 @@ def test_completion_prompt_forms():
     assert parse_body(b'{"prompt": ["a", "b"]}', CompletionRequest).prompts() == ["a", "b"]
     with pytest.raises(RequestError):
         parse_body(b'{"prompt": []}', CompletionRequest)
+
+
+def test_a_stream_that_fails_ends_with_an_error_event_not_a_cut():
+    import asyncio
+    import json
+
+    from pipeline.cpu_backend.server import Reply, stream_events
+
+    async def failing():
+        raise RuntimeError("generation blew up")
+        yield  # an async generator
+
+    async def frames():
+        return [frame async for frame in stream_events(Reply("chat", "m", 3), failing(), include_usage=True)]
+
+    *events, done = asyncio.run(frames())
+    assert done == "data: [DONE]\n\n"
+    error = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert error["code"] == 500 and "generation blew up" in error["message"]
