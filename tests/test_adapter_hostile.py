@@ -143,7 +143,7 @@ class Attack:
         self.thread.join(120)
 
 
-def test_oversized_bodies_leave_the_service_serving(chain, record_property):
+def test_oversized_bodies_leave_the_service_serving(chain):
     gateway = chain.gateway.url
     processes = [p for r in chain.replicas for p in (r.backend, r.adapter)]
     rss_before = [rss_mib(p) for p in processes]
@@ -157,8 +157,6 @@ def test_oversized_bodies_leave_the_service_serving(chain, record_property):
             under_attack += normal_latencies(gateway, 20)
         outcomes += attack.outcomes
     ratio = p99(under_attack) / p99(idle)
-    record_property("p99_idle_ms", round(p99(idle) * 1000, 1))
-    record_property("p99_attack_ms", round(p99(under_attack) * 1000, 1))
     print(f"normal requests: p99 idle {p99(idle) * 1000:.1f} ms, under attack {p99(under_attack) * 1000:.1f} ms "
           f"(x{ratio:.2f}); {len(outcomes)} oversized bodies: {sorted(set(map(str, outcomes)))}")
     assert set(outcomes) <= {413, "reset"} and 413 in outcomes
@@ -178,7 +176,7 @@ def running(url: str) -> float:
                if line.startswith(("trtllm_num_requests_running{", "trtllm_num_requests_waiting{")))
 
 
-def test_abandoned_non_streamed_requests_are_cancelled(chain, record_property):
+def test_abandoned_non_streamed_requests_are_cancelled(chain):
     replica = chain.replicas[0]
     body = {**NORMAL, "max_tokens": 100000, "ignore_eos": True}
 
@@ -197,7 +195,7 @@ def test_abandoned_non_streamed_requests_are_cancelled(chain, record_property):
     while running(replica.backend_url):
         assert time.monotonic() - left < 2.0, "the backend kept generating for clients that left"
         time.sleep(0.05)
-    record_property("abandoned_drained_s", round(time.monotonic() - left, 2))
+    print(f"16 abandoned requests: backend idle {time.monotonic() - left:.2f} s after the clients left")
 
 
 WRONG = [None, True, -1, 1.5, "x", "", [], {}, [1, "a"], {"k": [None]}]
@@ -249,7 +247,7 @@ def fuzz_bodies(template: dict, rng: random.Random) -> list[dict]:
 
 
 @pytest.mark.parametrize("target", ["adapter", "stand-in"])
-def test_fuzzed_requests_are_never_5xx(chain, target, record_property):
+def test_fuzzed_requests_are_never_5xx(chain, target):
     replica = chain.replicas[1]
     url = replica.url if target == "adapter" else replica.backend_url
     template = chat_template()
@@ -266,6 +264,6 @@ def test_fuzzed_requests_are_never_5xx(chain, target, record_property):
             assert response.status_code < 500, (body, response.text[:300])
             if response.status_code >= 400:
                 assert set(response.json()["error"]) >= {"message", "type", "code"}
-    record_property(f"fuzzed_{target}", len(statuses))
+    print(f"fuzz through the {target}: {len(statuses)} requests, statuses {sorted(set(statuses))}")
     for log in (replica.adapter.log_path, replica.backend.log_path):
         assert "Traceback" not in log.read_text(), log
