@@ -350,6 +350,12 @@ def test_a_huge_prompt_is_refused_before_it_is_tokenized(server):
     assert time.monotonic() - start < 5
     text = requests.post(f"{server}/v1/completions", json={"prompt": ["y" * 5_000_000]}, timeout=30)
     assert text.status_code == 400 and text.json()["error"]["param"] == "prompt"
+    tool = {"type": "function", "function": {"name": "f", "description": "z" * 5_000_000, "parameters": {}}}
+    schema = chat(server, messages=HELLO, tools=[tool])
+    assert schema.status_code == 400 and "characters" in schema.json()["error"]["message"]
+    history = [{"role": "assistant", "content": "", "reasoning_content": "r" * 5_000_000}, *HELLO]
+    assert chat(server, messages=history).status_code == 400
+    assert time.monotonic() - start < 10
 
 
 def test_identical_prompts_are_each_counted(server):

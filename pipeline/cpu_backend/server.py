@@ -202,9 +202,10 @@ def create_app(service: Service) -> FastAPI:
 
     def chat_prompt(req: ChatRequest) -> list[list[int]]:
         """Worker thread: the chat template and the tokenizer, after the character bound (the template
-        copies every message's text into the prompt)."""
+        copies every message's text, tool calls and the tools' schemas into the prompt; their JSON is an
+        upper bound on what it copies)."""
         messages = [m.flat() for m in req.messages]
-        engine.check_prompt_chars(sum(len(m.get("content") or "") for m in messages), "messages")
+        engine.check_prompt_chars(len(json.dumps([messages, req.tools], ensure_ascii=False)), "messages")
         return [engine.chat_prompt(messages, req.tools, req.chat_template_kwargs or {}, req.add_generation_prompt)]
 
     def text_prompts(req: CompletionRequest) -> list[list[int]]:
