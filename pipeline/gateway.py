@@ -19,6 +19,7 @@ import requests
 
 from pipeline.errors import PipelineError
 from pipeline.procs import ManagedProcess, free_port, wait_until
+from pipeline.request_limits import DEFAULT_LIMITS
 
 API_KEY_ENV = "HUNYUAN_TRT_API_KEY"
 
@@ -43,6 +44,8 @@ GATEWAY_FLAGS: tuple[Flag, ...] = (
     Flag("--retry-initial-backoff-ms", "50", "first retry almost at once; smg backs off x1.5 with jitter"),
     Flag("--request-timeout-secs", "1800", "long generations must not be cut by the gateway"),
     Flag("--sse-keepalive-secs", "15", "SSE comments keep idle-timeout proxies from cutting slow streams"),
+    Flag("--max-payload-size", str(DEFAULT_LIMITS.max_request_bytes),
+         "bodies over the adapter's max_request_bytes get 413 before smg buffers them (smg's default: 512 MB)"),
     Flag("--shutdown-grace-period-secs", "60", "on SIGTERM, in-flight generations get a minute to finish"),
     Flag("--disable-tokenizer-autoload", None, "the replicas tokenise; the gateway routes on request text"),
     Flag("--log-level", "warn", "smg logs two INFO lines per request otherwise"),

@@ -17,6 +17,7 @@ from pipeline.errors import PipelineError, did_you_mean
 from pipeline.hardware import ACCELERATORS
 from pipeline.model import A13B_CONFIG, SERVED_MODEL_NAME, TINY_MODEL_DIR, ModelSpec, load_spec
 from pipeline.parallelism import layout_problems, model_problems
+from pipeline.request_limits import DEFAULT_LIMITS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
@@ -73,6 +74,11 @@ class Profile(BaseModel):
     cuda_graph_batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128])
     moe_backend: Literal["CUTLASS", "TRTLLM", "DEEPGEMM", "TRITON", "WIDEEP", "CUTEDSL", "VANILLA"] = "CUTLASS"
     served_model_name: str = SERVED_MODEL_NAME
+    max_request_bytes: PositiveInt = Field(DEFAULT_LIMITS.max_request_bytes,
+                                           description="Largest request body the adapter accepts (413 above)")
+    max_n: PositiveInt = Field(DEFAULT_LIMITS.max_n, description="Most choices (`n`) per request")
+    max_prompts: PositiveInt = Field(DEFAULT_LIMITS.max_prompts, description="Most prompts per /v1/completions call")
+    max_stop: PositiveInt = Field(DEFAULT_LIMITS.max_stop, description="Most stop strings per request")
     replicas: PositiveInt = Field(2, description="Serving replicas behind the gateway (Kubernetes, compose)")
     hardware_validated: bool = Field(False, description="True only once this exact combination ran on real hardware")
     evidence: str = Field("", description="What suggests the combination works")

@@ -1,15 +1,18 @@
-"""Shared fixtures: a CLI runner and a scratch profiles directory."""
+"""Shared fixtures: a CLI runner, a scratch profiles directory, and the adapter in front of the replaying
+stand-in for trtllm-serve (tests/data/hunyuan_outputs/replay_upstream.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.procs import ManagedProcess, free_port, wait_http
 from pipeline.profiles import profiles_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,3 +47,35 @@ def profiles_copy(tmp_path, monkeypatch):
     shutil.copytree(profiles_dir(), target)
     monkeypatch.setenv("HUNYUAN_TRT_PROFILES_DIR", str(target))
     return target
+
+
+REPLAY = REPO / "tests" / "data" / "hunyuan_outputs" / "replay_upstream.py"
+SERVED_NAME = "tencent/Hunyuan-A13B-Instruct"
+
+
+@pytest.fixture(scope="session")
+def replay_upstream(tmp_path_factory):
+    """The replaying stand-in for trtllm-serve on a free port (its log kept under pytest's tmp dir)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("upstream") / "upstream.log"
+    with ManagedProcess([sys.executable, REPLAY, "--port", port], log_path=log) as proc:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=30, process=proc.process)
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def replay_adapter_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("adapter") / "adapter.log"
+
+
+@pytest.fixture(scope="session")
+def replay_adapter(replay_upstream, replay_adapter_log):
+    """`hunyuan-trt adapter` in front of the replay, with small request limits so they are reachable."""
+    port = free_port()
+    log = replay_adapter_log
+    argv = [sys.executable, "-m", "pipeline", "adapter", "--upstream", replay_upstream, "--port", port,
+            "--served-model-name", SERVED_NAME, "--max-request-bytes", 1_000_000, "--max-n", 4,
+            "--max-prompts", 8, "--max-stop", 4]
+    with ManagedProcess(argv, log_path=log) as proc:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=30, process=proc.process)
+        yield f"http://127.0.0.1:{port}"

@@ -1,121 +1,48 @@
-"""The adapter against a scripted trtllm-serve replaying the corpus: chunk by chunk, both modes, errors,
-pass-throughs, disconnects, and the official `openai` client (streaming and not, with tools)."""
+"""The adapter's HTTP surface in front of the replaying trtllm-serve stand-in: thinking controls, request
+validation and limits, upstream errors and broken streams, the route table (no open proxy), model cards,
+pass-throughs and cancelled work when the client leaves."""
 
 from __future__ import annotations
 
 import json
 import socket
 import sys
+import threading
 import time
-from pathlib import Path
 
+import openai
 import pytest
 import requests
+from adapter_cases import SERVED, tool
 
-from pipeline.model import SERVED_MODEL_NAME
-from pipeline.procs import ManagedProcess, free_port, wait_http
+from pipeline.procs import ManagedProcess, free_port
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).parent / "data" / "hunyuan_outputs"
-CORPUS = json.loads((DATA / "corpus.json").read_text())["cases"]
-IDS = [case["name"] for case in CORPUS]
-SERVED = SERVED_MODEL_NAME
-TAGS = ("<think>", "</think>", "<answer>", "</answer>", "<tool_calls>", "</tool_calls>")
 
-
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("upstream") / "upstream.log"
-    with ManagedProcess([sys.executable, DATA / "replay_upstream.py", "--port", port], log_path=log) as proc:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=30, process=proc.process)
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def adapter(upstream, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("adapter") / "adapter.log"
-    argv = [sys.executable, "-m", "pipeline", "adapter", "--upstream", upstream, "--port", port,
-            "--served-model-name", SERVED]
-    with ManagedProcess(argv, log_path=log) as proc:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=30, process=proc.process)
-        yield f"http://127.0.0.1:{port}"
-
-
-def chat_body(selector: str, stream: bool, **extra) -> dict:
+def chat_body(selector: str, stream: bool = False, **extra) -> dict:
     return {"model": SERVED, "messages": [{"role": "user", "content": selector}], "stream": stream, **extra}
 
 
-def sse_chunks(response) -> list:
-    chunks = []
-    for line in response.iter_lines(decode_unicode=True):
-        if line.startswith("data: "):
-            chunks.append(line[6:] if line[6:] == "[DONE]" else json.loads(line[6:]))
-    return chunks
+def post(url: str, body, **kwargs) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(f"{url}/v1/chat/completions", data=data, timeout=30,
+                         headers={"content-type": "application/json"}, **kwargs)
 
 
-def expected_calls(case):
-    return case["expected"]["tool_calls"]
+def sse_lines(response) -> list[str]:
+    return [line for line in response.iter_lines(decode_unicode=True) if line]
 
 
-def check_message(case, message, finish_reason):
-    expected = case["expected"]
-    assert message.get("reasoning_content") == expected["reasoning"]
-    assert message.get("content") == expected["content"]
-    calls = message.get("tool_calls") or []
-    assert [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])} for c in calls] \
-        == expected_calls(case)
-    assert all(c["id"].startswith("call_") and c["type"] == "function" for c in calls)
-    assert finish_reason == expected["finish_reason"]
+@pytest.fixture(scope="module")
+def client(replay_adapter):
+    return openai.OpenAI(base_url=f"{replay_adapter}/v1", api_key="unused", max_retries=0, timeout=30)
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=IDS)
-def test_non_streaming_corpus(adapter, case):
-    response = requests.post(f"{adapter}/v1/chat/completions", json=chat_body(f"case:{case['name']}", False),
-                             timeout=30)
-    assert response.status_code == 200, response.text
-    data = response.json()
-    assert data["model"] == SERVED
-    choice = data["choices"][0]
-    check_message(case, choice["message"], choice["finish_reason"])
-
-
-@pytest.mark.parametrize("chunk", [1, 4])
-@pytest.mark.parametrize("case", CORPUS, ids=IDS)
-def test_streaming_corpus_chunk_by_chunk(adapter, case, chunk):
-    body = chat_body(f"case:{case['name']} chunk:{chunk}", True, stream_options={"include_usage": True})
-    with requests.post(f"{adapter}/v1/chat/completions", json=body, stream=True, timeout=30) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        chunks = sse_chunks(response)
-    assert chunks[-1] == "[DONE]"
-    assert "usage" in chunks[-2] and chunks[-2]["choices"] == []
-    message, finish, calls = {"reasoning_content": None, "content": None}, None, {}
-    clean = not any(tag in (case["expected"]["content"] or "") for tag in TAGS) and "mentioned" not in case["name"]
-    for data in chunks[:-2]:
-        assert data["object"] == "chat.completion.chunk" and data["model"] == SERVED
-        (choice,) = data["choices"]
-        delta = choice["delta"]
-        assert finish is None, "nothing may follow the finish_reason chunk"
-        for key in ("reasoning_content", "content"):
-            if key in delta:
-                assert delta[key], "no empty text deltas"
-                assert not (clean and any(tag in delta[key] for tag in TAGS)), f"tag leaked in {delta[key]!r}"
-                message[key] = (message[key] or "") + delta[key]
-        for call in delta.get("tool_calls", []):
-            calls[call["index"]] = call
-        finish = choice["finish_reason"]
-    message["tool_calls"] = [calls[i] for i in sorted(calls)]
-    check_message(case, message, finish)
-
-
-def test_thinking_controls_reach_upstream(adapter, upstream):
+def test_thinking_controls_reach_upstream(replay_adapter, replay_upstream):
     def forwarded(**extra):
-        body = chat_body("case:plain_text", False, **extra)
-        assert requests.post(f"{adapter}/v1/chat/completions", json=body, timeout=30).status_code == 200
-        return requests.get(f"{upstream}/debug/last_request", timeout=5).json().get("chat_template_kwargs")
+        assert post(replay_adapter, chat_body("case:plain_text", **extra)).status_code == 200
+        return requests.get(f"{replay_upstream}/debug/last_request", timeout=5).json().get("chat_template_kwargs")
 
     assert forwarded() is None
     assert forwarded(chat_template_kwargs={"enable_thinking": False, "x": 1}) == {"enable_thinking": False, "x": 1}
@@ -124,72 +51,214 @@ def test_thinking_controls_reach_upstream(adapter, upstream):
     assert forwarded(thinking=False) == {"enable_thinking": False}
     assert forwarded(thinking={"type": "enabled"}) == {"enable_thinking": True}
     assert forwarded(thinking=False, chat_template_kwargs={"enable_thinking": True}) == {"enable_thinking": True}
-    body = chat_body("/no_think case:plain_text", False)
-    requests.post(f"{adapter}/v1/chat/completions", json=body, timeout=30)
-    last = requests.get(f"{upstream}/debug/last_request", timeout=5).json()
+    post(replay_adapter, chat_body("/no_think case:plain_text"))
+    last = requests.get(f"{replay_upstream}/debug/last_request", timeout=5).json()
     assert last["chat_template_kwargs"] == {"enable_thinking": False}
     assert "thinking" not in last and "reasoning_effort" not in last
 
 
-@pytest.mark.parametrize("body,param", [({"thinking": "yes"}, "thinking"), ({"reasoning_effort": "max"},
-                                                                                  "reasoning_effort")])
-def test_bad_thinking_fields_are_400(adapter, body, param):
-    response = requests.post(f"{adapter}/v1/chat/completions", json=chat_body("case:plain_text", False, **body),
-                             timeout=30)
-    assert response.status_code == 400
-    assert response.json()["error"]["param"] == param
+def test_tool_choice_reaches_upstream_as_the_policy_says(replay_adapter, replay_upstream):
+    def forwarded(**extra):
+        assert post(replay_adapter, chat_body("case:plain_text", **extra)).status_code == 200
+        last = requests.get(f"{replay_upstream}/debug/last_request", timeout=5).json()
+        return [t["function"]["name"] for t in last.get("tools") or []], last.get("tool_choice")
+
+    tools = [tool("get_weather"), tool("get_time")]
+    assert forwarded(tools=tools) == (["get_weather", "get_time"], "auto")
+    assert forwarded(tools=tools, tool_choice="none") == ([], None)
+    assert forwarded(tools=tools, tool_choice="required") == (["get_weather", "get_time"], "auto")
+    named = {"type": "function", "function": {"name": "get_time"}}
+    assert forwarded(tools=tools, tool_choice=named) == (["get_time"], "auto")
+    assert forwarded(tool_choice="auto") == ([], None)
 
 
-def test_invalid_json_is_400(adapter):
-    response = requests.post(f"{adapter}/v1/chat/completions", data=b"{not json", timeout=30)
-    assert response.status_code == 400 and "invalid JSON" in response.json()["error"]["message"]
+MALFORMED = [  # (body, param): every field the adapter reads, with a wrong type or value
+    (chat_body("x", stream="false"), "stream"),
+    (chat_body("x", thinking={"type": []}), "thinking"),
+    (chat_body("x", thinking="yes"), "thinking"),
+    (chat_body("x", reasoning_effort=[]), "reasoning_effort"),
+    (chat_body("x", reasoning_effort="max"), "reasoning_effort"),
+    ({"model": SERVED, "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "messages"),
+    ({"model": SERVED, "messages": []}, "messages"),
+    ({"model": SERVED, "messages": "hi"}, "messages"),
+    (chat_body("x", chat_template_kwargs=[1]), "chat_template_kwargs"),
+    (chat_body("x", n=0), "n"),
+    (chat_body("x", n=5), "n"),                   # the fixture's max_n is 4
+    (chat_body("x", stop=["a", "b", "c", "d", "e"]), "stop"),
+    (chat_body("x", stop=[1]), "stop"),
+    (chat_body("x", tools=[{"type": "function", "function": {"name": 3}}]), "tools"),
+    (chat_body("x", tools=[{"type": "retrieval"}]), "tools"),
+    (chat_body("x", tool_choice="always"), "tool_choice"),
+    (chat_body("x", tool_choice="required"), "tool_choice"),   # required with no tools
+    (chat_body("x", tools=[tool("a")], tool_choice={"type": "function", "function": {"name": "b"}}), "tool_choice"),
+    (chat_body("x", logprobs="yes"), "logprobs"),
+    (chat_body("x", top_logprobs=-1), "top_logprobs"),
+]
+
+
+@pytest.mark.parametrize("body,param", MALFORMED, ids=[f"{p}-{i}" for i, (_, p) in enumerate(MALFORMED)])
+def test_malformed_requests_are_400_naming_the_field(replay_adapter, body, param):
+    response = post(replay_adapter, body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"].split(".")[0] == param and error["code"] == 400
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b'{"n": NaN}', b"[" * 100_000 + b"]" * 100_000,
+                                 b'{"a":' * 50_000 + b"1" + b"}" * 50_000])
+def test_unparseable_bodies_are_400(replay_adapter, raw):
+    response = post(replay_adapter, raw)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "body"
+
+
+def test_completions_limits(replay_adapter):
+    def completion(**body):
+        return requests.post(f"{replay_adapter}/v1/completions", json=body, timeout=30)
+
+    assert completion(prompt=["x"] * 8).status_code == 200
+    too_many = completion(prompt=["x"] * 9)
+    assert too_many.status_code == 400 and too_many.json()["error"]["param"] == "prompt"
+    assert completion(prompt="x", stream="no").status_code == 400
+    assert completion(prompt=[[1, 2], "x"]).status_code == 400
+
+
+def test_oversized_bodies_get_413_before_they_are_read(replay_adapter, replay_adapter_log):
+    big = json.dumps(chat_body("x" * 1_100_000)).encode()  # the fixture's limit is 1,000,000 bytes
+    response = post(replay_adapter, big)
+    assert response.status_code == 413 and response.json()["error"]["code"] == 413
+
+    def chunked():  # no Content-Length: counted while it arrives
+        for _ in range(12):
+            yield b" " * 100_000
+    response = requests.post(f"{replay_adapter}/v1/completions", data=chunked(), timeout=30)
+    assert response.status_code == 413
+
+    # a declared size over the limit is refused at once, before a single body byte is sent
+    host, port = replay_adapter.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000000\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+    assert "Traceback" not in replay_adapter_log.read_text()
 
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("status", [400, 503])
-def test_upstream_errors_keep_status_with_openai_body(adapter, status, stream):
-    response = requests.post(f"{adapter}/v1/chat/completions", json=chat_body(f"error:{status}", stream), timeout=30)
+def test_upstream_errors_keep_status_with_openai_body(replay_adapter, status, stream):
+    response = post(replay_adapter, chat_body(f"error:{status}", stream))
     assert response.status_code == status
     error = response.json()["error"]
     assert error["message"] == f"scripted error {status}" and error["code"] == status
 
 
-def test_unreadable_upstream_replies(adapter):
-    response = requests.post(f"{adapter}/v1/chat/completions", json=chat_body("garbage", False), timeout=30)
+def test_unreadable_upstream_replies_become_openai_errors(replay_adapter, client):
+    response = post(replay_adapter, chat_body("garbage"))
     assert response.status_code == 502 and "unreadable completion" in response.json()["error"]["message"]
-    with requests.post(f"{adapter}/v1/chat/completions", json=chat_body("garbage", True), stream=True,
-                       timeout=30) as response:
-        lines = [line for line in response.iter_lines(decode_unicode=True) if line]
-    assert lines[0] == "data: not-json"  # relayed untouched
+    with post(replay_adapter, chat_body("garbage", True), stream=True) as response:
+        lines = sse_lines(response)
+    assert json.loads(lines[0][6:])["error"]["type"] == "upstream_error"
     assert json.loads(lines[1][6:])["choices"][0]["delta"]["content"] == "ok" and lines[-1] == "data: [DONE]"
+    with pytest.raises(openai.APIError, match="unreadable stream event"):
+        list(client.chat.completions.create(**chat_body("garbage", True)))
 
 
-def test_passthroughs(adapter, upstream):
-    assert requests.get(f"{adapter}/health", timeout=5).status_code == 200
-    models = requests.get(f"{adapter}/v1/models", timeout=5).json()
+def test_a_stream_broken_off_upstream_ends_with_an_error_event(replay_adapter, client):
+    with post(replay_adapter, chat_body("broken", True), stream=True) as response:
+        lines = sse_lines(response)
+    assert json.loads(lines[0][6:])["choices"][0]["delta"]["content"] == "partial"
+    assert json.loads(lines[-2][6:])["error"]["code"] == 502 and lines[-1] == "data: [DONE]"
+    with pytest.raises(openai.APIError, match="broke off"):
+        list(client.chat.completions.create(**chat_body("broken", True)))
+
+
+def test_models_and_model_cards(replay_adapter, client):
+    models = requests.get(f"{replay_adapter}/v1/models", timeout=5).json()
     assert [m["id"] for m in models["data"]] == [SERVED]
-    metrics = requests.get(f"{adapter}/prometheus/metrics", timeout=5)
+    card = requests.get(f"{replay_adapter}/v1/models/{SERVED}", timeout=5)
+    assert card.status_code == 200 and card.json()["id"] == SERVED
+    assert client.models.retrieve(SERVED).id == SERVED
+    missing = requests.get(f"{replay_adapter}/v1/models/other-model", timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "model"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("other-model")
+
+
+def test_passthroughs(replay_adapter, replay_upstream):
+    assert requests.get(f"{replay_adapter}/health", timeout=5).status_code == 200
+    metrics = requests.get(f"{replay_adapter}/prometheus/metrics", timeout=5)
     assert metrics.status_code == 200 and "trtllm_num_requests_running" in metrics.text
-    plain = requests.post(f"{adapter}/v1/completions", json={"prompt": "x"}, timeout=5).json()
-    assert plain == requests.post(f"{upstream}/v1/completions", json={"prompt": "x"}, timeout=5).json()
-    with requests.post(f"{adapter}/v1/completions", json={"prompt": "x", "stream": True}, stream=True,
+    plain = requests.post(f"{replay_adapter}/v1/completions", json={"prompt": "x"}, timeout=5).json()
+    assert plain == requests.post(f"{replay_upstream}/v1/completions", json={"prompt": "x"}, timeout=5).json()
+    with requests.post(f"{replay_adapter}/v1/completions", json={"prompt": "x", "stream": True}, stream=True,
                        timeout=5) as response:
-        text = "".join(c["choices"][0]["text"] for c in sse_chunks(response) if c != "[DONE]")
-    assert text == CORPUS[0]["raw"]  # raw on purpose: /v1/completions is passed through untouched
-    assert requests.get(f"{adapter}/no/such/path", timeout=5).status_code == 404
+        events = [json.loads(line[6:]) for line in sse_lines(response) if line != "data: [DONE]"]
+    assert "".join(e["choices"][0]["text"] for e in events).startswith("<think>")  # raw: not parsed
 
 
-def test_client_disconnect_cancels_upstream(adapter, upstream):
-    before = requests.get(f"{upstream}/debug/cancelled", timeout=5).json()["cancelled"]
-    host, port = adapter.removeprefix("http://").split(":")
-    body = json.dumps(chat_body("hang", True)).encode()
+class Bystander:
+    """A loopback server the adapter must never reach: it records any connection made to it."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.contacts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.contacts += 1
+            conn.close()
+
+
+def raw_request(url: str, head: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize("method", [b"GET", b"POST", b"DELETE"])
+def test_no_open_proxy(replay_adapter, method):
+    other = Bystander()
+    try:
+        targets = [f"//127.0.0.1:{other.port}/workers".encode(), f"http://127.0.0.1:{other.port}/workers".encode(),
+                   f"//127.0.0.1:{other.port}/v1/chat/completions".encode(), b"/workers", b"/no/such/path",
+                   b"/v1/../workers"]
+        for target in targets:
+            reply = raw_request(replay_adapter, method + b" " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            assert reply.startswith(b"HTTP/1.1 404"), (target, reply[:200])
+        reply = raw_request(replay_adapter, f"CONNECT 127.0.0.1:{other.port} HTTP/1.1\r\nHost: x\r\n"
+                                            f"Connection: close\r\n\r\n".encode())
+        assert not reply.startswith(b"HTTP/1.1 2")
+        time.sleep(0.2)
+        assert other.contacts == 0
+    finally:
+        other.sock.close()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_client_disconnect_cancels_upstream(replay_adapter, replay_upstream, stream):
+    before = requests.get(f"{replay_upstream}/debug/cancelled", timeout=5).json()["cancelled"]
+    host, port = replay_adapter.removeprefix("http://").split(":")
+    body = json.dumps(chat_body("hang", stream)).encode()
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        assert b"200" in sock.recv(4096)
-    deadline = time.monotonic() + 10
-    while requests.get(f"{upstream}/debug/cancelled", timeout=5).json()["cancelled"] == before:
-        assert time.monotonic() < deadline, "upstream request still running after the client went away"
+        if stream:
+            assert b"200" in sock.recv(4096)
+        else:
+            time.sleep(0.3)  # the request is upstream by now; nothing can be read until it ends
+    deadline = time.monotonic() + 2
+    while requests.get(f"{replay_upstream}/debug/cancelled", timeout=5).json()["cancelled"] == before:
+        assert time.monotonic() < deadline, "upstream request still running 2 s after the client went away"
         time.sleep(0.05)
 
 
@@ -207,76 +276,10 @@ def test_unreachable_upstream_is_502(tmp_path):
                 assert proc.process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
         assert response.status_code == 502
-        assert requests.post(f"{url}/v1/chat/completions", json=chat_body("x", False), timeout=5).status_code == 502
-
-
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
-                   "required": ["city"]}}}]
-
-
-@pytest.fixture(scope="module")
-def client(adapter):
-    import openai
-
-    return openai.OpenAI(base_url=f"{adapter}/v1", api_key="unused", max_retries=0, timeout=30)
-
-
-def test_openai_client_non_streaming(client):
-    slow = client.chat.completions.create(model=SERVED, messages=[{"role": "user", "content": "case:slow_basic"}])
-    assert slow.choices[0].message.content == "2 + 3 = 5."
-    assert slow.choices[0].message.reasoning_content == "The user asks for 2 + 3. That is 5."
-    fast = client.chat.completions.create(model=SERVED, messages=[{"role": "user", "content": "case:fast_answer_only"}],
-                                          extra_body={"chat_template_kwargs": {"enable_thinking": False}})
-    assert fast.choices[0].message.content == "Paris is the capital of France."
-    assert fast.choices[0].message.reasoning_content is None
-
-
-def test_openai_client_tools_non_streaming(client):
-    result = client.chat.completions.create(model=SERVED, tools=TOOLS, tool_choice="auto",
-                                            messages=[{"role": "user", "content": "case:tool_call_slow"}])
-    choice = result.choices[0]
-    assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    (call,) = choice.message.tool_calls
-    assert call.type == "function" and call.id.startswith("call_")
-    assert call.function.name == "get_weather"
-    assert json.loads(call.function.arguments) == {"city": "Beijing", "unit": "celsius"}
-
-
-def test_openai_client_tools_streaming(client):
-    stream = client.chat.completions.create(model=SERVED, tools=TOOLS, stream=True,
-                                            messages=[{"role": "user", "content": "case:tool_calls_two chunk:2"}])
-    reasoning, content, calls, finish = "", "", {}, None
-    for chunk in stream:
-        if not chunk.choices:
-            continue
-        delta = chunk.choices[0].delta
-        reasoning += getattr(delta, "reasoning_content", None) or ""
-        content += delta.content or ""
-        for call in delta.tool_calls or []:
-            entry = calls.setdefault(call.index, {"id": call.id, "name": "", "arguments": ""})
-            entry["name"] += call.function.name or ""
-            entry["arguments"] += call.function.arguments or ""
-        finish = chunk.choices[0].finish_reason or finish
-    assert reasoning == "Need weather and time." and content == "" and finish == "tool_calls"
-    assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
-        ("get_weather", {"city": "Paris"}), ("get_time", {"timezone": "Europe/Paris"})]
-    assert len({c["id"] for c in calls.values()}) == 2
-
-
-def test_openai_client_streaming_text(client):
-    stream = client.chat.completions.create(model=SERVED, stream=True,
-                                            messages=[{"role": "user", "content": "case:slow_chinese chunk:1"}])
-    parts = [(getattr(c.choices[0].delta, "reasoning_content", None), c.choices[0].delta.content)
-             for c in stream if c.choices]
-    assert "".join(r or "" for r, _ in parts) == "用户问北京的天气，我应该简短回答。"
-    assert "".join(t or "" for _, t in parts) == "北京今天晴，气温二十五度。"
+        assert post(url, chat_body("x")).status_code == 502
 
 
 def test_openai_client_sees_upstream_errors(client):
-    import openai
-
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=SERVED, messages=[{"role": "user", "content": "error:400"}])
     assert caught.value.status_code == 400 and "scripted error 400" in str(caught.value)

@@ -14,6 +14,12 @@ def test_greedy_picks_the_argmax():
     assert choose_token(logits, Sampling(), torch.Generator()) == 1
 
 
+@pytest.mark.parametrize("temperature", [1e-40, 1e-30, 1e-6])
+def test_a_tiny_temperature_is_greedy_not_nan(temperature):
+    logits = torch.tensor([1.0, 3.0, 2.0, -50.0])
+    assert choose_token(logits.clone(), Sampling(temperature=temperature, seed=1), Sampling(seed=1).generator()) == 1
+
+
 def test_top_k_one_is_greedy_even_when_sampling():
     logits = torch.tensor([0.0, 1.0, 5.0, 0.5])
     picks = {choose_token(logits.clone(), Sampling(temperature=1.5, top_k=1), Sampling(seed=s).generator())
@@ -74,10 +80,12 @@ def test_no_stops_emits_everything_but_a_partial_character():
     (b'{"messages": [{"content": "x"}]}', "messages.0.role"),
     (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
     (b'{"messages": [{"role": "user", "content": "x"}], "temperature": -1}', "temperature"),
-    (b'{"messages": [{"role": "user", "content": "x"}], "n": 99}', "n"),
+    (b'{"messages": [{"role": "user", "content": "x"}], "n": 0}', "n"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 21, "logprobs": true}', "top_logprobs"),
     (b'{"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": "x"}', "chat_template_kwargs"),
     (b'{"messages": [{"role": "user", "content": "x"}], "surprise": 1}', "surprise"),
-    (b'{"messages": [{"role": "user", "content": "x"}], "logprobs": true}', "logprobs"),
+    (b'{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}', "logprobs must be true"),
 ])
 def test_bad_chat_bodies_name_the_field(body, field):
     with pytest.raises(RequestError) as info:
@@ -93,3 +101,22 @@ def test_completion_prompt_forms():
     assert parse_body(b'{"prompt": ["a", "b"]}', CompletionRequest).prompts() == ["a", "b"]
     with pytest.raises(RequestError):
         parse_body(b'{"prompt": []}', CompletionRequest)
+
+
+def test_a_stream_that_fails_ends_with_an_error_event_not_a_cut():
+    import asyncio
+    import json
+
+    from pipeline.cpu_backend.server import Reply, stream_events
+
+    async def failing():
+        raise RuntimeError("generation blew up")
+        yield  # an async generator
+
+    async def frames():
+        return [frame async for frame in stream_events(Reply("chat", "m", 3), failing(), include_usage=True)]
+
+    *events, done = asyncio.run(frames())
+    assert done == "data: [DONE]\n\n"
+    error = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert error["code"] == 500 and "generation blew up" in error["message"]

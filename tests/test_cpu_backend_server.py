@@ -6,6 +6,7 @@ for the whole module; a second one is started to test SIGTERM.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -298,3 +299,109 @@ def test_unloadable_checkpoint_is_one_clear_line(tmp_path, weights):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"{tmp_path / 'm'}: cannot load the checkpoint" in done.stderr.splitlines()[-1]
+
+
+def labelled_metric(url: str, name: str, label: str) -> float:
+    for line in requests.get(f"{url}/prometheus/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + "{") and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_chat_logprobs_streamed_and_not(server):
+    body = chat(server, max_tokens=12, temperature=0, logprobs=True, top_logprobs=3).json()
+    choice = body["choices"][0]
+    entries = choice["logprobs"]["content"]
+    assert len(entries) == body["usage"]["completion_tokens"] - (choice["finish_reason"] == "stop")
+    assert "".join(e["token"] for e in entries) == choice["message"]["content"]
+    for entry in entries:
+        assert set(entry) == {"token", "logprob", "bytes", "top_logprobs"} and entry["logprob"] <= 0
+        tops = [t["logprob"] for t in entry["top_logprobs"]]
+        assert len(tops) == 3 and tops == sorted(tops, reverse=True)
+        assert entry["logprob"] == tops[0]  # greedy: the chosen token is the most likely one
+    with requests.post(f"{server}/v1/chat/completions", stream=True, timeout=120, json={
+            "messages": HELLO, "max_tokens": 12, "temperature": 0, "stream": True, "logprobs": True,
+            "top_logprobs": 3}) as response:
+        streamed = [e for event in sse_events(response)[:-1] for c in event["choices"]
+                    for e in (c["logprobs"] or {}).get("content", [])]
+    assert streamed == entries
+    plain = chat(server, max_tokens=3).json()["choices"][0]
+    assert plain["logprobs"] is None
+
+
+def test_completion_logprobs(server):
+    body = requests.post(f"{server}/v1/completions", timeout=60, json={
+        "prompt": "What is", "max_tokens": 6, "temperature": 0, "logprobs": 2, "ignore_eos": True}).json()
+    logprobs = body["choices"][0]["logprobs"]
+    assert len(logprobs["tokens"]) == len(logprobs["token_logprobs"]) == len(logprobs["top_logprobs"]) == 6
+    assert "".join(logprobs["tokens"]) == body["choices"][0]["text"]
+    assert logprobs["text_offset"] == [sum(len(t) for t in logprobs["tokens"][:i]) for i in range(6)]
+    assert all(len(top) <= 2 for top in logprobs["top_logprobs"])
+
+
+def test_request_limits(server):
+    assert chat(server, max_tokens=1, n=17).json()["error"]["param"] == "n"
+    assert chat(server, max_tokens=1, stop=[str(i) for i in range(17)]).json()["error"]["param"] == "stop"
+    many = requests.post(f"{server}/v1/completions", json={"prompt": ["x"] * 3000, "max_tokens": 1}, timeout=30)
+    assert many.status_code == 400 and many.json()["error"]["param"] == "prompt"
+
+
+def test_a_huge_prompt_is_refused_before_it_is_tokenized(server):
+    start = time.monotonic()
+    huge = chat(server, messages=[{"role": "user", "content": "x" * 10_000_000}])
+    assert huge.status_code == 400 and "characters" in huge.json()["error"]["message"]
+    assert time.monotonic() - start < 5
+    text = requests.post(f"{server}/v1/completions", json={"prompt": ["y" * 5_000_000]}, timeout=30)
+    assert text.status_code == 400 and text.json()["error"]["param"] == "prompt"
+    tool = {"type": "function", "function": {"name": "f", "description": "z" * 5_000_000, "parameters": {}}}
+    schema = chat(server, messages=HELLO, tools=[tool])
+    assert schema.status_code == 400 and "characters" in schema.json()["error"]["message"]
+    history = [{"role": "assistant", "content": "", "reasoning_content": "r" * 5_000_000}, *HELLO]
+    assert chat(server, messages=history).status_code == 400
+    assert time.monotonic() - start < 10
+
+
+def test_identical_prompts_are_each_counted(server):
+    one = requests.post(f"{server}/v1/completions", timeout=60,
+                        json={"prompt": "What is", "max_tokens": 1}).json()["usage"]["prompt_tokens"]
+    before = metric(server, "trtllm_prompt_tokens_total")
+    two = requests.post(f"{server}/v1/completions", timeout=60,
+                        json={"prompt": ["What is", "What is"], "max_tokens": 1}).json()["usage"]["prompt_tokens"]
+    assert two == 2 * one
+    assert metric(server, "trtllm_prompt_tokens_total") - before == 2 * one
+
+
+def test_a_tiny_temperature_is_served(server):
+    response = chat(server, max_tokens=4, temperature=1e-40)
+    assert response.status_code == 200, response.text
+
+
+def test_a_burst_never_admits_more_than_the_queue_holds(server):
+    """max_batch_size 1 + max_queue 1: of 24 streams sent at once, exactly 2 are admitted, the rest get 429
+    (admission used to be counted only once generation started, and a burst got all 24 in)."""
+    import aiohttp
+
+    async def burst() -> list[int]:
+        body = {"messages": HELLO, "max_tokens": 100000, "ignore_eos": True, "stream": True}
+        async with aiohttp.ClientSession() as session:
+            responses = await asyncio.gather(*[session.post(f"{server}/v1/chat/completions", json=body)
+                                               for _ in range(24)])
+            for response in responses:
+                response.close()
+            return sorted(response.status for response in responses)
+
+    assert asyncio.run(burst()) == [200, 200] + [429] * 22
+    deadline = time.monotonic() + 10
+    while metric(server, "trtllm_num_requests_running") or metric(server, "trtllm_num_requests_waiting"):
+        assert time.monotonic() < deadline, "closed streams kept their seats"
+        time.sleep(0.05)
+
+
+def test_aborted_requests_are_counted(server):
+    before = labelled_metric(server, "trtllm_request_success_total", 'finished_reason="abort"')
+    with pytest.raises(requests.Timeout):
+        chat(server, max_tokens=100000, ignore_eos=True, timeout=0.3)
+    deadline = time.monotonic() + 10
+    while labelled_metric(server, "trtllm_request_success_total", 'finished_reason="abort"') == before:
+        assert time.monotonic() < deadline, "the abandoned request never showed up in the metrics"
+        time.sleep(0.05)

@@ -1,10 +1,14 @@
-"""OpenAI request and response shapes around the Hunyuan parser.
+"""OpenAI response shapes around the Hunyuan parser.
 
-Requests: `chat_template_kwargs` is forwarded as given; `thinking` (true/false or {"type": "enabled" |
-"disabled"}), `reasoning_effort` ("none"/"minimal" = off, "low"/"medium"/"high" = on) and a leading
-"/no_think" or "/think" in the last user message set `chat_template_kwargs.enable_thinking` unless the
-caller set it explicitly. Responses: raw text in `content` becomes `reasoning_content`, clean `content`
-and `tool_calls`; `finish_reason` "stop" becomes "tool_calls" when calls were produced.
+Raw text in `content` becomes `reasoning_content`, clean `content` and `tool_calls` (only the calls the
+request's `ToolPolicy` accepts); `finish_reason` "stop" becomes "tool_calls" when calls were returned,
+and "length" stays "length" (a cut output keeps its calls only if their JSON was complete).
+
+Logprobs: every upstream logprob entry reaches the client, in order, including those of tokens that were
+markup (tags, the format's newlines): they are part of what the model generated, and dropping some would
+make the client's count differ from upstream's. A streamed entry travels on the first chunk the adapter
+emits for its choice at or after the chunk that carried it, so entries of held-back text move to the chunk
+that releases it; non-streamed logprobs are passed on as they came.
 """
 
 from __future__ import annotations
@@ -12,60 +16,9 @@ from __future__ import annotations
 import json
 
 from pipeline.adapter.parser import HunyuanParser, new_call_id, parse_text
+from pipeline.adapter.tools import ToolPolicy
 
-EFFORT_THINKS = {"none": False, "minimal": False, "low": True, "medium": True, "high": True}
-THINKING_TYPES = {"enabled": True, "disabled": False}
-PROMPT_SWITCHES = (("/no_think", False), ("/think", True))
 EMPTY_DROPPED = {"content", "reasoning_content", "tool_calls"}  # null/empty upstream delta fields carry nothing
-
-
-class RequestError(ValueError):
-    """A request field the adapter itself must reject (400, OpenAI error body)."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(f"{param}: {message}")
-        self.param = param
-
-
-def _last_user_text(messages) -> str:
-    for message in reversed(messages if isinstance(messages, list) else []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-            return content if isinstance(content, str) else ""
-    return ""
-
-
-def _thinking_choice(payload: dict) -> bool | None:
-    thinking = payload.pop("thinking", None)
-    effort = payload.pop("reasoning_effort", None)
-    if isinstance(thinking, bool):
-        return thinking
-    if isinstance(thinking, dict) and thinking.get("type") in THINKING_TYPES:
-        return THINKING_TYPES[thinking["type"]]
-    if thinking is not None:
-        raise RequestError("thinking", 'expected true, false or {"type": "enabled" | "disabled"}')
-    if effort is not None:
-        if effort not in EFFORT_THINKS:
-            raise RequestError("reasoning_effort", f"expected one of {', '.join(EFFORT_THINKS)}; got {effort!r}")
-        return EFFORT_THINKS[effort]
-    text = _last_user_text(payload.get("messages")).lstrip()
-    return next((on for prefix, on in PROMPT_SWITCHES if text.startswith(prefix)), None)
-
-
-def apply_thinking_controls(payload: dict) -> dict:
-    """Map the thinking conveniences onto chat_template_kwargs.enable_thinking (explicit kwargs win)."""
-    kwargs = payload.get("chat_template_kwargs")
-    if kwargs is not None and not isinstance(kwargs, dict):
-        raise RequestError("chat_template_kwargs", f"expected an object; got {type(kwargs).__name__}")
-    choice = _thinking_choice(payload)
-    kwargs = dict(kwargs or {})
-    if choice is not None:
-        kwargs.setdefault("enable_thinking", choice)
-    if kwargs:
-        payload["chat_template_kwargs"] = kwargs
-    return payload
 
 
 def openai_tool_call(call: dict, index: int | None = None) -> dict:
@@ -74,31 +27,48 @@ def openai_tool_call(call: dict, index: int | None = None) -> dict:
     return entry if index is None else {"index": index, **entry}
 
 
-def transform_completion(data: dict, model_name: str | None = None) -> dict:
+def _finish_reason(reason, calls: int):
+    return "tool_calls" if calls and reason == "stop" else reason
+
+
+def transform_completion(data: dict, policy: ToolPolicy, model_name: str | None = None) -> dict:
     """A non-streamed chat.completion with raw Hunyuan text -> parsed message fields."""
     if model_name:
         data["model"] = model_name
     for choice in data.get("choices") or []:
-        message = choice.get("message") or {}
-        raw = message.get("content")
+        message = choice.get("message") if isinstance(choice, dict) else None
+        raw = message.get("content") if isinstance(message, dict) else None
         if not isinstance(raw, str):
             continue
-        parsed = parse_text(raw)
+        parsed = parse_text(raw, policy.accept)
         message["reasoning_content"] = parsed.reasoning
         message["content"] = parsed.content
-        if parsed.tool_calls:
-            message["tool_calls"] = [openai_tool_call(call) for call in parsed.tool_calls]
-            if choice.get("finish_reason") == "stop":
-                choice["finish_reason"] = "tool_calls"
+        message["tool_calls"] = [openai_tool_call(call) for call in parsed.tool_calls]
+        choice["finish_reason"] = _finish_reason(choice.get("finish_reason"), len(parsed.tool_calls))
     return data
+
+
+class _Choice:
+    """One choice of a stream: its parser and the logprob entries not yet sent."""
+
+    def __init__(self, policy: ToolPolicy):
+        self.parser = HunyuanParser(policy.accept)
+        self.logprobs: list = []
+
+    def take_logprobs(self, choice: dict) -> None:
+        """Attach the pending entries to the outgoing `choice` (left as upstream sent it when none)."""
+        if self.logprobs:
+            choice["logprobs"] = {"content": self.logprobs}
+            self.logprobs = []
 
 
 class StreamTransformer:
     """chat.completion.chunk dicts with raw deltas -> chunks with parsed deltas, one parser per choice."""
 
-    def __init__(self, model_name: str | None = None):
+    def __init__(self, policy: ToolPolicy, model_name: str | None = None):
+        self.policy = policy
         self.model_name = model_name
-        self.parsers: dict[int, HunyuanParser] = {}
+        self.choices: dict[int, _Choice] = {}
         self.template: dict | None = None  # last chunk, to shape a final flush chunk
 
     def chunk(self, data: dict) -> dict | None:
@@ -109,43 +79,48 @@ class StreamTransformer:
         if not choices:
             return data  # usage-only chunk
         self.template = data
-        kept = [choice for choice in choices if self._choice(choice)]
+        kept = [choice for choice in choices if isinstance(choice, dict) and self._choice(choice)]
         if not kept:
             return None
         data["choices"] = kept
         return data
 
     def flush(self) -> dict | None:
-        """Events still held by parsers whose stream ended without a finish_reason (a cut stream)."""
+        """Events and logprobs still held for choices whose stream ended without a finish_reason (cut)."""
         if self.template is None:
             return None
         choices = []
-        for index, parser in self.parsers.items():
-            delta = self._delta({}, parser.finish(), parser, index)
-            if delta:
-                choices.append({"index": index, "delta": delta, "finish_reason": None})
-        self.parsers.clear()
+        for index, state in self.choices.items():
+            choice = {"index": index, "delta": self._delta({}, state.parser.finish(), state.parser),
+                      "logprobs": None, "finish_reason": None}
+            state.take_logprobs(choice)
+            if choice["delta"] or choice["logprobs"]:
+                choices.append(choice)
+        self.choices.clear()
         return {**self.template, "choices": choices} if choices else None
 
     def _choice(self, choice: dict) -> bool:
         index = choice.get("index", 0)
-        parser = self.parsers.get(index)
-        if parser is None:
-            parser = self.parsers[index] = HunyuanParser()
-        delta = {k: v for k, v in (choice.get("delta") or {}).items() if v or k not in EMPTY_DROPPED}
+        state = self.choices.setdefault(index, _Choice(self.policy))
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        delta = {k: v for k, v in delta.items() if v or k not in EMPTY_DROPPED}
+        state.logprobs += _entries(choice.get("logprobs"))
         text = delta.pop("content", None)
-        events = parser.feed(text) if text else []
+        events = state.parser.feed(text) if isinstance(text, str) and text else []
         finished = choice.get("finish_reason") is not None
         if finished:
-            events += parser.finish()
-            self.parsers.pop(index)
-        choice["delta"] = self._delta(delta, events, parser, index)
-        if finished and parser.tool_calls and choice["finish_reason"] == "stop":
-            choice["finish_reason"] = "tool_calls"
-        return bool(choice["delta"]) or finished
+            events += state.parser.finish()
+            self.choices.pop(index)
+        choice["delta"] = self._delta(delta, events, state.parser)
+        if finished:
+            choice["finish_reason"] = _finish_reason(choice["finish_reason"], state.parser.tool_calls)
+        if not (choice["delta"] or finished):
+            return False
+        state.take_logprobs(choice)
+        return True
 
     @staticmethod
-    def _delta(delta: dict, events, parser: HunyuanParser, index: int) -> dict:
+    def _delta(delta: dict, events, parser: HunyuanParser) -> dict:
         calls = []
         for kind, value in events:
             if kind == "tool_call":
@@ -159,11 +134,17 @@ class StreamTransformer:
         return delta
 
 
+def _entries(logprobs) -> list:
+    """The per-token entries of an upstream chunk's `logprobs` ({"content": [...]}), [] when none."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return content if isinstance(content, list) else []
+
+
 def openai_error(status: int, body: bytes) -> dict:
     """An upstream error body in OpenAI's {"error": {...}} shape (kept as is when it already is)."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = body.decode("utf-8", "replace")
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         return data
@@ -172,5 +153,8 @@ def openai_error(status: int, body: bytes) -> dict:
         return {"error": {"message": message if isinstance(message, str) else json.dumps(message),
                           "type": data.get("type", "upstream_error"), "param": data.get("param"),
                           "code": data.get("code", status)}}
-    return {"error": {"message": str(data) or f"upstream status {status}", "type": "upstream_error",
-                      "param": None, "code": status}}
+    return error_body(str(data) or f"upstream status {status}", "upstream_error", status)
+
+
+def error_body(message: str, kind: str, code: int, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from pipeline.errors import PipelineError
+from pipeline.request_limits import RequestLimits
 from pipeline.procs import STOP_SIGNALS, ManagedProcess, answers_200, free_port, wait_until
 
 STOP_GRACE_S = 30.0
@@ -60,12 +61,12 @@ class Backend(ManagedProcess):
 
 
 async def adapter_while_backend_runs(backend: Backend, upstream: str, host: str, port: int,
-                                     model_name: str | None) -> None:
+                                     model_name: str | None, limits: RequestLimits) -> None:
     import uvicorn
 
     from pipeline.adapter.app import server_config
 
-    server = uvicorn.Server(server_config(upstream, host, port, model_name))
+    server = uvicorn.Server(server_config(upstream, host, port, model_name, limits=limits))
 
     async def watch():
         while not server.should_exit:
@@ -128,7 +129,8 @@ def serve(bundle, host, port, backend_port, ready_timeout):
     try:
         if backend.wait_ready(f"{upstream}/health", ready_timeout):
             click.echo(f"serve: backend ready on {upstream}; adapter on http://{host}:{port}", err=True)
-            asyncio.run(adapter_while_backend_runs(backend, upstream, host, port, meta.get("served_model_name")))
+            asyncio.run(adapter_while_backend_runs(backend, upstream, host, port, meta.get("served_model_name"),
+                                                   RequestLimits.from_profile(meta.get("resolved_profile", {}))))
     finally:
         code = backend.stop()
         for sig, handler in previous.items():

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MAX_N = 8  # choices per request; each runs as its own sequence in the request's slot
+MAX_TOP_LOGPROBS = 20  # OpenAI's bound for top_logprobs
 
 
 class RequestError(Exception):
@@ -66,7 +66,7 @@ class SamplingFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
     max_tokens: int | None = Field(None, ge=1)
-    n: int = Field(1, ge=1, le=MAX_N)
+    n: int = Field(1, ge=1)  # the upper bound is the server's request limit (Service.check_limits)
     best_of: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
@@ -108,7 +108,7 @@ class ChatRequest(SamplingFields):
     logprobs: bool | None = None
     top_logprobs: int | None = None
     tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: Literal["none", "auto"] | dict[str, Any] | None = None  # trtllm-serve's values (upstream_facts.json)
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
@@ -116,15 +116,22 @@ class ChatRequest(SamplingFields):
 
     @model_validator(mode="after")
     def _chat_rules(self):
-        """logprobs and structured output are not implemented by the stand-in: refuse rather than ignore."""
-        if self.logprobs:
-            raise ValueError("logprobs are not supported by the CPU backend")
+        """top_logprobs needs logprobs (as trtllm-serve says); structured output is not implemented by the
+        stand-in: refuse rather than ignore."""
+        if self.top_logprobs is not None and not 0 <= self.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise ValueError(f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}; got {self.top_logprobs}")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("logprobs must be true when using top_logprobs")
         if self.response_format and self.response_format.get("type", "text") != "text":
             raise ValueError("response_format: only {'type': 'text'} is supported by the CPU backend")
         return self
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    def logprob_count(self) -> int | None:
+        """None: no logprobs; k: logprobs with the k most likely alternatives."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 class CompletionRequest(SamplingFields):
@@ -135,15 +142,20 @@ class CompletionRequest(SamplingFields):
 
     @model_validator(mode="after")
     def _completion_rules(self):
-        """echo, logprobs and suffix are not implemented by the stand-in: refuse rather than ignore."""
-        if self.echo or self.logprobs or self.suffix:
-            raise ValueError("echo, logprobs and suffix are not supported by the CPU backend")
+        """echo and suffix are not implemented by the stand-in: refuse rather than ignore."""
+        if self.echo or self.suffix:
+            raise ValueError("echo and suffix are not supported by the CPU backend")
+        if self.logprobs is not None and not 0 <= self.logprobs <= MAX_TOP_LOGPROBS:
+            raise ValueError(f"logprobs must be between 0 and {MAX_TOP_LOGPROBS}; got {self.logprobs}")
         if isinstance(self.prompt, list) and not self.prompt:
             raise ValueError("prompt must not be empty")
         return self
 
     def token_limit(self) -> int | None:
         return self.max_tokens
+
+    def logprob_count(self) -> int | None:
+        return self.logprobs
 
     def prompts(self) -> list[str | list[int]]:
         """The prompt as a list: one entry per string or token-id list."""
@@ -158,10 +170,14 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError("request body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestError(f"request body must be a JSON object, got {type(data).__name__}")
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise RequestError("request body is nested too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"

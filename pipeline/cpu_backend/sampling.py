@@ -1,7 +1,9 @@
 """Token selection and stop strings for one sequence: pure functions over a logits vector and text.
 
-Temperature 0 (or unset with no default in generation_config.json) is greedy, like trtllm-serve. A seed
-gives a per-request `torch.Generator`, so concurrent requests do not disturb each other's randomness.
+Temperature 0 (or unset with no default in generation_config.json) is greedy, like trtllm-serve, and so is
+any temperature below MIN_TEMPERATURE: dividing float32 logits by 1e-40 overflows to inf and the softmax to
+NaN, while the distribution it asks for is the argmax anyway. A seed gives a per-request `torch.Generator`,
+so concurrent requests do not disturb each other's randomness.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+# Below this, softmax(logits / T) puts all its mass on the argmax unless two logits lie within ~1e-3 of
+# each other (exp(-1e-3 / 1e-5) = exp(-100)); greedy gives that result without the overflow.
+MIN_TEMPERATURE = 1e-5
 
 @dataclass
 class Sampling:
@@ -50,7 +55,7 @@ def choose_token(logits: torch.Tensor, s: Sampling, gen: torch.Generator) -> int
     """One token id from a 1-D float logits vector."""
     for token_id, bias in s.logit_bias.items():
         logits[token_id] += bias
-    if s.temperature == 0.0:
+    if s.temperature < MIN_TEMPERATURE:
         return int(torch.argmax(logits))
     logits = logits / s.temperature
     if 0 < s.top_k < logits.numel():

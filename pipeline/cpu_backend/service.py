@@ -1,9 +1,13 @@
 """Scheduling for the CPU stand-in: a bounded queue in front of `max_batch_size` worker threads.
 
-A request first passes `check_capacity` (429 when every slot is busy and `max_queue` requests already
-wait), then waits for a slot, then runs its sequences (one per choice) in a worker thread. Text and finish
-events come back to the event loop through an asyncio queue. Leaving the event iterator early (client
-gone, shutdown) sets the cancel flag of every sequence, which the worker sees before its next token.
+A request is admitted (`Admission.admit`) as soon as its body is valid, before anything is tokenized: it
+takes a seat counted as waiting, or gets a 429 when `max_batch_size` requests run and `max_queue` wait.
+Counting at admission (not when generation starts) keeps a burst from overfilling the queue. The seat
+becomes running when the request gets one of the `max_batch_size` slots and is given back when its worker
+thread is done; `Seat.leave` is idempotent, so every exit path may call it. The request's sequences (one
+per choice) run one after another in a worker thread; text and finish events come back to the event loop
+through an asyncio queue. Leaving the event iterator early (client gone, shutdown) sets the cancel flag of
+every sequence, which the worker sees before its next token, and the request is counted as aborted.
 """
 
 from __future__ import annotations
@@ -12,18 +16,28 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.cpu_backend.engine import KV_TOKENS_PER_BLOCK, Engine, Finish, Job
 from pipeline.cpu_backend.metrics import RequestTiming, ServerMetrics
 from pipeline.cpu_backend.protocol import RequestError, SamplingFields
 from pipeline.cpu_backend.sampling import Sampling
+from pipeline.request_limits import DEFAULT_LIMITS, RequestLimits
 
 
 @dataclass
 class Limits:
     max_batch_size: int
     max_queue: int
+    request: RequestLimits = DEFAULT_LIMITS
+
+
+@dataclass
+class Piece:
+    """Generated text of one choice, with the logprob entries of the tokens behind it (when asked for)."""
+
+    text: str
+    logprobs: list = field(default_factory=list)
 
 
 class Admission:
@@ -33,31 +47,59 @@ class Admission:
         self.limits = limits
         self.running = 0
         self.waiting = 0
-        self._slots = asyncio.Semaphore(limits.max_batch_size)
+        self.slots = asyncio.Semaphore(limits.max_batch_size)
 
-    def check_capacity(self) -> None:
-        if self.running >= self.limits.max_batch_size and self.waiting >= self.limits.max_queue:
+    def admit(self) -> Seat:
+        capacity = self.limits.max_batch_size + self.limits.max_queue
+        if self.running + self.waiting >= capacity:
             raise RequestError(f"server busy: {self.running} requests running and {self.waiting} queued "
                                f"(max_queue {self.limits.max_queue}); retry later",
                                status=429, err_type="RateLimitError")
+        return Seat(self)
 
-    async def acquire(self) -> None:
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
 
-    def release(self) -> None:
-        self.running -= 1
-        self._slots.release()
+class Seat:
+    """One admitted request: waiting until it takes a slot, running until it leaves."""
+
+    def __init__(self, admission: Admission):
+        self.admission, self.state = admission, "waiting"
+        admission.waiting += 1
+
+    async def take(self) -> None:
+        await self.admission.slots.acquire()  # cancellable: nothing is taken when cancelled
+        self.admission.waiting -= 1
+        self.admission.running += 1
+        self.state = "running"
+
+    def abandon(self) -> None:
+        """Leave if the seat never became running (a running seat is given back when its worker is done)."""
+        if self.state == "waiting":
+            self.leave()
+
+    def leave(self) -> None:
+        if self.state == "waiting":
+            self.admission.waiting -= 1
+        elif self.state == "running":
+            self.admission.running -= 1
+            self.admission.slots.release()
+        self.state = "gone"
+
+
+@dataclass
+class Generation:
+    """One admitted request's sequences: `(choice index, Job)` pairs and what the metrics need."""
+
+    jobs: list[tuple[int, Job]]
+    seat: Seat
+    arrival: float
+    prompt_tokens: int
 
 
 class Service:
     def __init__(self, engine: Engine, served_name: str, limits: Limits):
         self.engine = engine
         self.served_name = served_name
+        self.limits = limits
         self.admission = Admission(limits)
         self.max_blocks = limits.max_batch_size * -(-engine.max_seq_len // KV_TOKENS_PER_BLOCK)
         self._pool = ThreadPoolExecutor(limits.max_batch_size, thread_name_prefix="generate")
@@ -78,6 +120,15 @@ class Service:
             "max_num_active_requests": lambda: limits.max_batch_size,
         }
 
+    def check_limits(self, req: SamplingFields, prompts: int) -> None:
+        """The request limits on n, stop strings and prompts (400 naming the field)."""
+        limits = self.limits.request
+        checks = [("n", req.n, limits.max_n), ("stop", len(req.stop_list()), limits.max_stop),
+                  ("prompt", prompts, limits.max_prompts)]
+        for param, value, most in checks:
+            if value > most:
+                raise RequestError(f"{param}: at most {most} allowed on this server; got {value}", param=param)
+
     def jobs(self, req: SamplingFields, prompts: list[list[int]]) -> list[tuple[int, Job]]:
         """(choice index, Job) for every prompt × n, with sampling resolved against the model's defaults."""
         sampling = self._sampling(req)
@@ -91,7 +142,7 @@ class Service:
                     prompt_ids=prompt, max_new_tokens=budget, sampling=Sampling(**{**vars(sampling), "seed": seed}),
                     stops=req.stop_list(), stop_token_ids=set(req.stop_token_ids or ()),
                     min_tokens=req.min_tokens, ignore_eos=req.ignore_eos, keep_stop=req.include_stop_str_in_output,
-                    skip_special_tokens=req.skip_special_tokens)))
+                    skip_special_tokens=req.skip_special_tokens, logprobs=req.logprob_count())))
         return out
 
     def _sampling(self, req: SamplingFields) -> Sampling:
@@ -109,34 +160,42 @@ class Service:
                            "frequency_penalty": req.frequency_penalty, "logit_bias": bias,
                            "repetition_penalty": req.repetition_penalty})
 
-    async def run(self, jobs: list[tuple[int, Job]], arrival: float) -> AsyncIterator[tuple[int, str | Finish]]:
-        """Yield (choice index, text piece) and (choice index, Finish) events until every job ends."""
+    async def run(self, generation: Generation) -> AsyncIterator[tuple[int, Piece | Finish]]:
+        """Yield (choice index, Piece) and (choice index, Finish) events until every job ends."""
+        jobs, seat = generation.jobs, generation.seat
         for _, job in jobs:
             self._jobs[id(job)] = job
-        first, finishes = None, []
+        first, scheduled, finishes = None, None, []
         try:
-            await self.admission.acquire()
+            await seat.take()
             scheduled = time.monotonic()
             loop, queue = asyncio.get_running_loop(), asyncio.Queue()
             future = loop.run_in_executor(self._pool, self._work, jobs, loop, queue)
-            future.add_done_callback(lambda _: self.admission.release())
+            future.add_done_callback(lambda _: seat.leave())
             while len(finishes) < len(jobs):
                 index, item = await queue.get()
                 if isinstance(item, BaseException):
                     raise item
                 if isinstance(item, Finish):
                     finishes.append(item)
-                elif first is None:
+                elif first is None and item.text:
                     first = time.monotonic()
                 yield index, item
         finally:
             for _, job in jobs:
                 job.cancel.set()
                 self._jobs.pop(id(job), None)
-            if finishes:
-                self.metrics.observe(RequestTiming(
-                    arrival, scheduled, first, time.monotonic(), sum(len(p) for p in {tuple(j.prompt_ids) for _, j in jobs}),
-                    sum(f.completion_tokens for f in finishes), finishes[-1].reason))
+            seat.abandon()
+            self._observe(generation, scheduled, first, finishes)
+
+    def _observe(self, generation: Generation, scheduled: float | None, first: float | None, finishes) -> None:
+        """Every admitted request ends in the metrics; one left before all its sequences ended as "abort"."""
+        now = time.monotonic()
+        aborted = len(finishes) < len(generation.jobs)
+        self.metrics.observe(RequestTiming(
+            generation.arrival, scheduled or now, first, now, generation.prompt_tokens,
+            sum(job.progress for _, job in generation.jobs) if aborted else sum(f.completion_tokens for f in finishes),
+            "abort" if aborted else finishes[-1].reason))
 
     def _work(self, jobs, loop, queue) -> None:
         """Worker thread: decode the jobs one after another, posting events to the loop."""
@@ -145,7 +204,7 @@ class Service:
 
         for index, job in jobs:
             try:
-                finish = self.engine.run(job, lambda text, i=index: text and post(i, text))
+                finish = self.engine.run(job, lambda text, logprobs, i=index: post(i, Piece(text, logprobs)))
             except Exception as exc:  # noqa: BLE001 - surfaced to the request, not swallowed
                 post(index, exc)
                 return
