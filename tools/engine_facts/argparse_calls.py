@@ -126,7 +126,7 @@ class Recorder:
             return [self.eval(element, env) for element in node.elts]
         if isinstance(node, ast.Dict) and any(k is None for k in node.keys):
             merged: dict = {}
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=True):
                 if key is None:
                     merged.update(self.eval(value, env))
                 else:
@@ -211,7 +211,7 @@ def _custom_action_nargs(cls: ClassRef):
             params = stmt.args.args + stmt.args.kwonlyargs
             defaults = [None] * (len(stmt.args.args) - len(stmt.args.defaults)) + stmt.args.defaults \
                 + stmt.args.kw_defaults
-            for param, default in zip(params, defaults):
+            for param, default in zip(params, defaults, strict=True):
                 if param.arg == "nargs" and isinstance(default, ast.Constant):
                     return default.value
             for node in ast.walk(stmt):

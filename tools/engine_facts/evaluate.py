@@ -188,7 +188,7 @@ class Evaluator:
             if any(key is None for key in node.keys):
                 raise Unresolved(ast.unparse(node))
             return {self.value(module, k, scope): self.value(module, v, scope)
-                    for k, v in zip(node.keys, node.values)}
+                    for k, v in zip(node.keys, node.values, strict=True)}
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -self.value(module, node.operand, scope)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):

@@ -73,7 +73,7 @@ class DeclaredFlags:
                         meta["action"] = local.action_of(keyword.value)
                     elif keyword.arg == "action_kwargs" and isinstance(keyword.value, ast.Dict):
                         meta["action_kwargs"] = {self.ev.value(module, k): local.setting(
-                            self.ev.value(module, k), v, {}) for k, v in zip(keyword.value.keys, keyword.value.values)}
+                            self.ev.value(module, k), v, {}) for k, v in zip(keyword.value.keys, keyword.value.values, strict=True)}
                     elif keyword.arg != "help":
                         meta[keyword.arg] = local.setting(keyword.arg, keyword.value, {})
                 return meta

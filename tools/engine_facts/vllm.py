@@ -262,6 +262,12 @@ def extract(source: WheelSource) -> dict:
     # checks it against QUANTIZATION_METHODS after parsing. The checker enforces that list.
     by_name["--quantization"].update(choices=quantization["values"], choices_checked_by="engine",
                                      choices_source=quantization["checked_at"])
+    # Likewise the parser flags take any string; validate_api_server_args checks them against the registries
+    # (names added by --tool-parser-plugin / --reasoning-parser-plugin are not supported by our checker).
+    parsers = parser_names(source)
+    checked = anchor(source, CLI_ARGS, "def validate_api_server_args")
+    for flag, kind in (("--reasoning-parser", "reasoning"), ("--tool-call-parser", "tool_call")):
+        by_name[flag].update(choices=list(parsers[kind]), choices_checked_by="engine", choices_source=checked)
     return {
         "engine": "vllm",
         "version": source.version,
@@ -284,7 +290,7 @@ def extract(source: WheelSource) -> dict:
             "source": anchor(source, "vllm.utils.argparse_utils", "def load_config_file"),
         },
         "flags": by_name,
-        "parsers": parser_names(source),
+        "parsers": parsers,
         "serving": serving(source, found_routes),
         "metrics": metrics(source, "vllm", "vllm:"),
         "routes": found_routes,
