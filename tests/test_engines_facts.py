@@ -113,6 +113,9 @@ def test_config_tokens_follow_the_engines_rules():
                                   "api-key": ["a", "b"], "hf-overrides": {"x": 1}}) == [
         "--no-enable-prefix-caching", "--trust-remote-code", "--api-key", "a", "b", "--hf-overrides", '{"x": 1}']
     assert config_tokens("sglang", {"enable-metrics": False, "trust-remote-code": True}) == ["--trust-remote-code"]
+    # a boolean on a flag that takes a value: SGLang passes it as text, vLLM as a bare flag (which then fails)
+    assert config_tokens("sglang", {"tp-size": True}) == ["--tp-size", "true"]
+    assert config_tokens("vllm", {"tensor-parallel-size": True}) == ["--tensor-parallel-size"]
 
 
 def test_unknown_engine_is_one_line():

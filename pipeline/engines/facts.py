@@ -162,8 +162,8 @@ def config_tokens(engine: str, config: dict) -> list[str]:
 
 
 def _config_bool(engine: str, option: str, value: bool, found, takes_value: bool) -> list[str]:
-    """vLLM: true -> --key, false -> --no-key where it exists. SGLang: a valued flag gets 'true'/'false'."""
-    if takes_value and engine == "sglang":
+    """true -> --key, false -> --no-key where it exists; a valued flag as facts['config_file'] says."""
+    if takes_value and load_facts(engine)["config_file"]["bool_on_valued_flag"] == "lowercase_value":
         return [option, str(value).lower()]
     if value:
         return [option]

@@ -198,6 +198,9 @@ def extract(source: WheelSource) -> dict:
             "format": "yaml mapping; each key becomes '--<key>' exactly as written, so keys must be the "
                       "dashed flag names; true -> flag for store_true, lists -> repeated values, dicts -> JSON",
             "source": anchor(source, "sglang.srt.utils.server_args_config_parser", 'args.extend([f"--{key}", str(value)])'),
+            "bool_on_valued_flag": "lowercase_value",  # '--key true' / '--key false' unless store_true
+            "bool_source": anchor(source, "sglang.srt.utils.server_args_config_parser",
+                                  'args.extend([f"--{key}", str(value).lower()])'),
         },
         "flags": by_name,
         "parsers": parsers,

@@ -288,6 +288,8 @@ def extract(source: WheelSource) -> dict:
             "format": "yaml mapping of flag names without '--'; either spelling; true -> --key, "
                       "false -> --no-key when that exists, lists -> repeated values, dicts -> JSON",
             "source": anchor(source, "vllm.utils.argparse_utils", "def load_config_file"),
+            "bool_on_valued_flag": "bare",  # true -> '--key' even where the flag wants a value
+            "bool_source": anchor(source, "vllm.utils.argparse_utils", 'processed_args.append("--" + key)'),
         },
         "flags": by_name,
         "parsers": parsers,
