@@ -31,7 +31,7 @@ def with_args(engine: str, *extra: str) -> list[str]:
 def rejected(engine: str, argv: list[str], config: dict | None = None) -> str:
     with pytest.raises(PipelineError) as caught:
         check_argv(engine, argv, config=config)
-    message = caught.value.format_message()
+    message = str(caught.value)  # works for both the click-based and the plain PipelineError
     assert "\n" not in message
     return message
 
