@@ -25,10 +25,9 @@ from pathlib import Path
 
 import yaml
 
-from dataclasses import dataclass
-
 from pipeline import __version__
 from pipeline.cpu_backend.runner import SCHEMA_FLAGS, backend_argv
+from pipeline.derived_model import Link, derived_entries, write_entries
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BUNDLE, replaced_directory
@@ -59,13 +58,6 @@ DERIVED_DIR = "model"  # the served HF directory inside the bundle when the prof
 # environment of the backend, per backend: ENABLE_CONFIGURABLE_MOE=0 gives the plain CutlassFusedMoE whose expert
 # names every Hunyuan loader version maps (facts.json configurable_moe)
 SERVE_ENV = {"pytorch": lambda: facts()["configurable_moe"]["env"], "tensorrt": dict, "cpu": dict}
-
-
-@dataclass(frozen=True)
-class Link:
-    """A bundle entry that is a symlink to `target` (the derived model directory's weights and tokenizer)."""
-
-    target: str
 
 
 def _check_model_dir(model_dir: str, backend: str, on_target: bool) -> str:
@@ -106,14 +98,8 @@ def derived_model(profile: Profile, model_path: str, on_target: bool) -> dict[st
         raise PipelineError(f"--model-on-target: this profile serves a derived config.json (max_position_embeddings "
                             f"{profile.max_position_embeddings}), which build writes from the checkpoint; run build "
                             "where --model-dir is readable")
-    source = Path(model_path)
-    config = json.loads((source / "config.json").read_text())
-    config["max_position_embeddings"] = profile.max_position_embeddings
-    entries: dict[str, str | Link] = {f"{DERIVED_DIR}/config.json": json.dumps(config, indent=2) + "\n"}
-    for item in sorted(source.iterdir()):
-        if item.name != "config.json":
-            entries[f"{DERIVED_DIR}/{item.name}"] = Link(str(item.resolve()))
-    return entries
+    return derived_entries(Path(model_path), {"max_position_embeddings": profile.max_position_embeddings},
+                           prefix=f"{DERIVED_DIR}/")
 
 
 def _with_model_class(profile: Profile, on_target: bool) -> Profile:
@@ -205,13 +191,7 @@ def write_bundle(files: dict[str, str | Link], out: Path, force: bool = False, m
     """Write the bundle directory (replacing an existing `out` only with force, never the model directory)."""
     inputs = [Path(model_dir)] if model_dir else []
     with replaced_directory(out, BUNDLE, force, inputs) as staging:
-        for name, content in files.items():
-            path = staging / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, Link):
-                path.symlink_to(content.target)
-            else:
-                path.write_text(content)
+        write_entries(files, staging)
         os.chmod(staging / "serve.sh", 0o755)
     return Path(out)
 
