@@ -109,7 +109,10 @@ def nearest_working_profile(profile: Profile) -> str:
 
     candidates = []
     for name in profile_names():
-        other, spec = load_profile(name)
+        try:
+            other, spec = load_profile(name)
+        except PipelineError:
+            continue  # a broken profile file is no hint; `profiles list` names its problem
         if other.backend == "cpu" or support(other).verdict != LOADS or not make_plan(name, other, spec).fits:
             continue
         distance = (other.accelerator != profile.accelerator, other.gpu.sm != profile.gpu.sm,
