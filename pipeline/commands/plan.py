@@ -1,4 +1,5 @@
-"""`hunyuan-trt plan`: will this profile load and fit? Exit 2 (with the reason) when it does not."""
+"""`hunyuan-trt plan`: will this profile load and fit? Exit 2 with the reason when it does not: one line when it
+does not load at the pin, the plan and then the shortfall when it does not fit."""
 
 from __future__ import annotations
 
@@ -47,13 +48,12 @@ def plan(profile, model_config, as_json, **kwargs):
     capacity and the fit verdict."""
     from pipeline.memory_plan import make_plan
     from pipeline.profiles import load_profile
-    from pipeline.support import require_loads, support
+    from pipeline.support import require_loads
 
     overrides = split_overrides(kwargs) | ({"hf_config": model_config} if model_config else {})
     resolved, spec = load_profile(profile, overrides)
+    verdict = require_loads(Path(profile).stem, resolved)
     result = make_plan(Path(profile).stem, resolved, spec)
-    verdict = support(resolved)
     emit(result.to_dict() | {"support": f"{verdict.verdict}: {verdict.basis}"}, as_json, format_plan)
-    require_loads(Path(profile).stem, resolved)
     if not result.fits:
         raise PipelineError(f"profile '{profile}' {result.verdict}")
