@@ -36,6 +36,8 @@ from pipeline.support import facts, require_loads
 from pipeline.trtllm import trtllm_version
 from pipeline.trtllm.options import (
     BUNDLE as BUNDLE_PLACEHOLDER,
+)
+from pipeline.trtllm.options import (
     HOST,
     PORT,
     PYTHON,
@@ -55,9 +57,9 @@ MODEL_FILES = {"pytorch": ["config.json"], "cpu": ["config.json"], "tensorrt": [
 TENSORRT_NOTE = ("TensorRT-LLM's engine builder has no Hunyuan class in MODEL_MAP: trtllm-build runs with the "
                  "profile's model_cls_file/model_cls_name, a class applying RoPE before QK-norm (see the facts file)")
 DERIVED_DIR = "model"  # the served HF directory inside the bundle when the profile raises max_position_embeddings
-# environment of the backend, per backend: ENABLE_CONFIGURABLE_MOE=0 gives the plain CutlassFusedMoE whose expert
-# names every Hunyuan loader version maps (facts.json configurable_moe)
-SERVE_ENV = {"pytorch": lambda: facts()["configurable_moe"]["env"], "tensorrt": dict, "cpu": dict}
+# the backend's environment, from the facts.json entries that carry an `env`: ENABLE_CONFIGURABLE_MOE=0 gives the
+# plain CutlassFusedMoE whose expert names every Hunyuan loader version maps (facts.json configurable_moe)
+SERVE_ENV_FACTS = {"pytorch": ("configurable_moe",), "tensorrt": (), "cpu": ()}
 
 
 def _check_model_dir(model_dir: str, backend: str, on_target: bool) -> str:
@@ -169,14 +171,15 @@ def bundle_files(name: str, overrides: dict | None, model_dir: str,
     derived = derived_model(profile, model_path, on_target)
     options = llm_api_options(profile)
     check_llm_args(options, "tensorrt" if profile.backend == "tensorrt" else "pytorch")
-    lines = command_lines(profile, f"{BUNDLE_PLACEHOLDER}/{DERIVED_DIR}" if derived else model_path)
-    env = SERVE_ENV[profile.backend]()
+    served_dir = f"{BUNDLE_PLACEHOLDER}/{DERIVED_DIR}" if derived else model_path
+    lines = command_lines(profile, served_dir)
+    env = {key: value for fact in SERVE_ENV_FACTS[profile.backend] for key, value in facts()[fact]["env"].items()}
     meta = {
         "profile": Path(name).stem, "resolved_profile": profile.model_dump(mode="json"),
         "plan": plan.to_dict(), "verdict": plan.verdict, "trtllm_version": trtllm_version(),
         "support": {"verdict": loads.verdict, "basis": loads.basis, "note": loads.reason},
         "weights_format": weights, "serve_env": env,
-        "served_model_dir": f"{BUNDLE_PLACEHOLDER}/{DERIVED_DIR}" if derived else model_path,
+        "served_model_dir": served_dir,
         "backend": profile.backend, "model_path": model_path, "model_on_target": on_target,
         "served_model_name": profile.served_model_name, "built_by": f"hunyuan-trt {__version__}",
         "tools_missing_here": [tool for tool in TOOLS[profile.backend] if shutil.which(tool) is None],

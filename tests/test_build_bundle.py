@@ -17,7 +17,6 @@ from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
 from pipeline.model import A13B_CONFIG, TINY_MODEL_DIR
 from pipeline.profiles import load_profile, profile_names
-from pipeline.support import loading_formats
 from pipeline.trtllm import load_schema, trtllm_version
 from pipeline.trtllm.options import fill
 from pipeline.trtllm.schema import check_build_argv, check_llm_args, check_serve_argv
