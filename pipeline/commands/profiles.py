@@ -58,7 +58,7 @@ def show_cmd(name, as_json):
     data = {"profile": profile.model_dump(exclude={"extends"}),
             "derived": {"slug": profile.slug, "kv_dtype": profile.kv_dtype,
                         "model_config_path": str(profile.model_config_path()),
-                        "rotary_base": spec.rotary_base},
+                        "rotary_base": spec.rotary_base, "loads_at_the_pin": vars(support(profile))},
             "plan": make_plan(name, profile, spec).to_dict()}
     emit(data, as_json, lambda d: json.dumps(d, indent=2, default=str))
 
