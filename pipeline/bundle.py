@@ -177,7 +177,7 @@ def bundle_files(name: str, overrides: dict | None, model_dir: str,
     meta = {
         "profile": Path(name).stem, "resolved_profile": profile.model_dump(mode="json"),
         "plan": plan.to_dict(), "verdict": plan.verdict, "trtllm_version": trtllm_version(),
-        "support": {"verdict": loads.verdict, "basis": loads.basis, "note": loads.reason},
+        "support": {"verdict": loads.verdict, "basis": loads.basis, "detail": loads.detail},
         "weights_format": weights, "serve_env": env,
         "served_model_dir": served_dir,
         "backend": profile.backend, "model_path": model_path, "model_on_target": on_target,

@@ -32,7 +32,7 @@ VERDICT_OF_CELL = {"yes": LOADS, "no": REFUSED, "unknown": UNKNOWN}
 class Support:
     verdict: str  # loads | refused | unknown
     basis: str  # short: what decided it
-    reason: str = ""  # one line with the evidence (refused / unknown)
+    detail: str = ""  # one line: the evidence when refused or unknown, the cell's note when it loads
 
     @property
     def refused(self) -> bool:
@@ -132,6 +132,6 @@ def require_loads(name: str, profile: Profile) -> Support:
         hints = [nearest_working_profile(profile)]
         if profile.gpu.sm:
             hints.append(f"formats that load on {profile.gpu.sm}: {', '.join(loading_formats(profile.gpu.sm))}")
-        raise PipelineError(f"profile '{name}' is refused: {verdict.reason}; "
+        raise PipelineError(f"profile '{name}' is refused: {verdict.detail}; "
                             + "; ".join(hint for hint in hints if hint))
     return verdict

@@ -19,7 +19,7 @@ from tests.test_build_bundle import fake_model_dir
 def test_every_shipped_profile_loads_per_the_matrix(name):
     profile, _ = load_profile(name)
     verdict = support(profile)
-    assert verdict.verdict == LOADS, f"{name}: {verdict.reason}"
+    assert verdict.verdict == LOADS, f"{name}: {verdict.detail}"
     if profile.backend != "cpu":
         assert lookup(FORMATS[profile.weights].matrix_row, profile.gpu.sm).loads
         assert profile.moe_backend == "CUTLASS"
@@ -32,7 +32,7 @@ def test_profiles_list_shows_each_verdict_with_its_basis(run_cli, profiles_copy)
         "matrix int8-weight-only on sm80: yes (code)"
     assert rows["h100x2"]["loads_basis"] == "matrix fp8-per-tensor-modelopt on sm90: yes (code)"
     assert rows["cpu-tiny"]["loads_basis"] == "CPU stand-in (no TensorRT-LLM)"
-    assert rows["a100x2-gptq"]["loads"] == REFUSED and "gptq" in rows["a100x2-gptq"]["loads_reason"]
+    assert rows["a100x2-gptq"]["loads"] == REFUSED and "gptq" in rows["a100x2-gptq"]["loads_detail"]
     table = run_cli("profiles", "list").output
     line = next(line for line in table.splitlines() if line.startswith("a100x2-gptq "))
     assert "refused (matrix gptq on sm80: no (code))" in line

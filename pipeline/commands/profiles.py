@@ -26,7 +26,7 @@ def _row(name: str) -> dict:
             "tp/moe_tp/moe_ep": f"{profile.tp_size}/{profile.moe_tp_size}/{profile.moe_ep_size}",
             "fits": result.fits, "kv_token_capacity": result.kv_token_capacity,
             "weights_gib_per_gpu": result.weights_gib_per_gpu, "hardware_validated": profile.hardware_validated,
-            "loads": loads.verdict, "loads_basis": loads.basis, "loads_reason": loads.reason}
+            "loads": loads.verdict, "loads_basis": loads.basis, "loads_detail": loads.detail}
 
 
 def _table(rows: list[dict]) -> str:
