@@ -32,8 +32,8 @@ from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BUNDLE, replaced_directory
 from pipeline.profiles import Profile, load_profile
-from pipeline.support import facts, require_loads
-from pipeline.trtllm import trtllm_version
+from pipeline.support import require_loads
+from pipeline.trtllm import load_facts, trtllm_version
 from pipeline.trtllm.options import (
     BUNDLE as BUNDLE_PLACEHOLDER,
 )
@@ -173,7 +173,7 @@ def bundle_files(name: str, overrides: dict | None, model_dir: str,
     check_llm_args(options, "tensorrt" if profile.backend == "tensorrt" else "pytorch")
     served_dir = f"{BUNDLE_PLACEHOLDER}/{DERIVED_DIR}" if derived else model_path
     lines = command_lines(profile, served_dir)
-    env = {key: value for fact in SERVE_ENV_FACTS[profile.backend] for key, value in facts()[fact]["env"].items()}
+    env = {key: value for fact in SERVE_ENV_FACTS[profile.backend] for key, value in load_facts()[fact]["env"].items()}
     meta = {
         "profile": Path(name).stem, "resolved_profile": profile.model_dump(mode="json"),
         "plan": plan.to_dict(), "verdict": plan.verdict, "trtllm_version": trtllm_version(),

@@ -12,17 +12,14 @@ The checks, in order (the first that decides wins):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.profiles import Profile
+from pipeline.trtllm import load_facts
 from pipeline.trtllm.support_matrix import evidence_text, load_matrix, lookup
 from pipeline.weights_formats import FORMATS
 
-FACTS_PATH = Path(__file__).parent / "trtllm" / "facts.json"
 SUPPORTED_MOE_BACKEND = "CUTLASS"
 LOADS, REFUSED, UNKNOWN = "loads", "refused", "unknown"
 VERDICT_OF_CELL = {"yes": LOADS, "no": REFUSED, "unknown": UNKNOWN}
@@ -37,11 +34,6 @@ class Support:
     @property
     def refused(self) -> bool:
         return self.verdict == REFUSED
-
-
-@cache
-def facts() -> dict:
-    return json.loads(FACTS_PATH.read_text())["facts"]
 
 
 def _evidence(names) -> str:
@@ -67,7 +59,7 @@ def _tensorrt_model_class(profile: Profile) -> Support | None:
                        f"{profile.model_cls_name} from {profile.model_cls_file} is unchecked")
     missing = " and ".join(flag for flag, value in (("--model-cls-file", profile.model_cls_file),
                                                      ("--model-cls-name", profile.model_cls_name)) if not value)
-    fact = facts()["trtllm_build_model_map"]
+    fact = load_facts()["trtllm_build_model_map"]
     return Support(REFUSED, "tensorrt backend without a model class",
                    f"backend tensorrt needs {missing} (YAML model_cls_file/model_cls_name): {fact['value']} "
                    f"(evidence: {'; '.join(fact['evidence'])}); or use backend pytorch")
