@@ -161,6 +161,11 @@ def test_256k_bundle_serves_a_derived_directory_of_links(run_cli, tmp_path):
     argv = json.loads((out / "argv.json").read_text())["serve"]
     assert argv[1] == "{bundle}/model" and argv[argv.index("--max_seq_len") + 1] == "262144"
     assert json.loads((out / "bundle.json").read_text())["served_model_dir"] == "{bundle}/model"
+    # the derived directory is written from a readable checkpoint only
+    on_target = run_cli("build", "--profile", "h200x2-256k", "--model-dir", "/models/x", "--model-on-target",
+                        "--out", tmp_path / "b2")
+    assert on_target.exit_code == 2 and len(on_target.output.splitlines()) == 1 and not (tmp_path / "b2").exists()
+    assert "serves a derived config.json (max_position_embeddings 262144)" in on_target.output
     # without the derived config the same max_seq_len is refused
     refused = run_cli("plan", "--profile", "h200x2", "--max-seq-len", "262144")
     assert refused.exit_code == 2 and "exceeds the served max_position_embeddings=32768" in refused.output
