@@ -2,8 +2,14 @@
 
     llm_api_options.yaml  LLM-API arguments for trtllm-serve --extra_llm_api_options (current schema)
     argv.json             {"serve": [...], "build": [...] (tensorrt only)} with {host}/{port}/{bundle}/{python}
-    serve.sh              the same command lines as a runnable script (backend only, no adapter)
-    bundle.json           profile, resolved profile, planner verdict, TensorRT-LLM pin, model path, served name
+    serve.sh              the same command lines as a runnable script (backend only, no adapter), with serve_env
+    bundle.json           profile, resolved profile, planner verdict, support-matrix verdict, weights format
+                          served, serve_env (environment of the backend), TensorRT-LLM pin, model path, served name
+    model/                only when the profile raises max_position_embeddings: the served HF directory, a
+                          derived config.json and symlinks to every other file of --model-dir
+
+Nothing is written for a profile that does not load at the pin (`pipeline.support`) or does not fit, nor for a
+--model-dir whose weights format (`pipeline.weights_formats.detect_format`) is not the profile's.
 
 Everything emitted is checked against pipeline/trtllm/schema.json first; the directory is written through
 `pipeline.outputs` (complete or absent; an existing --out is replaced only with force, never the model's).
@@ -21,11 +27,16 @@ import yaml
 
 from pipeline import __version__
 from pipeline.cpu_backend.runner import SCHEMA_FLAGS, backend_argv
+from pipeline.derived_model import Link, derived_entries, write_entries
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BUNDLE, replaced_directory
 from pipeline.profiles import Profile, load_profile
-from pipeline.trtllm import trtllm_version
+from pipeline.support import require_loads
+from pipeline.trtllm import load_facts, trtllm_version
+from pipeline.trtllm.options import (
+    BUNDLE as BUNDLE_PLACEHOLDER,
+)
 from pipeline.trtllm.options import (
     HOST,
     PORT,
@@ -37,13 +48,18 @@ from pipeline.trtllm.options import (
     serve_argv,
 )
 from pipeline.trtllm.schema import check_argv, check_build_argv, check_llm_args, check_serve_argv
+from pipeline.weights_formats import FORMATS, detect_format
 
 SHELL_VALUES = {"host": "${HOST}", "port": "${PORT}", "bundle": "${BUNDLE}", "python": "${PYTHON}"}
 TOOLS = {"pytorch": ["trtllm-serve"], "tensorrt": ["trtllm-build", "trtllm-serve"], "cpu": []}
 # what the model directory must hold, per backend
 MODEL_FILES = {"pytorch": ["config.json"], "cpu": ["config.json"], "tensorrt": ["config.json", "rank0.safetensors"]}
-TENSORRT_NOTE = ("TensorRT-LLM's engine builder has no Hunyuan class in MODEL_MAP: trtllm-build needs "
-                 "--model_cls_file/--model_cls_name for a class applying RoPE before QK-norm (see the facts file)")
+TENSORRT_NOTE = ("TensorRT-LLM's engine builder has no Hunyuan class in MODEL_MAP: trtllm-build runs with the "
+                 "profile's model_cls_file/model_cls_name, a class applying RoPE before QK-norm (see the facts file)")
+DERIVED_DIR = "model"  # the served HF directory inside the bundle when the profile raises max_position_embeddings
+# the backend's environment, from the facts.json entries that carry an `env`: ENABLE_CONFIGURABLE_MOE=0 gives the
+# plain CutlassFusedMoE whose expert names every Hunyuan loader version maps (facts.json configurable_moe)
+SERVE_ENV_FACTS = {"pytorch": ("configurable_moe",), "tensorrt": (), "cpu": ()}
 
 
 def _check_model_dir(model_dir: str, backend: str, on_target: bool) -> str:
@@ -59,6 +75,44 @@ def _check_model_dir(model_dir: str, backend: str, on_target: bool) -> str:
                             f"{', '.join(MODEL_FILES[backend])}); pass --model-on-target if the checkpoint "
                             "lives only on the serving machine")
     return str(path.resolve())
+
+
+def served_weights(profile: Profile, model_path: str, on_target: bool) -> dict:
+    """bundle.json's weights_format: the profile's, checked against what --model-dir holds (HF directories)."""
+    fmt = FORMATS[profile.weights]
+    meta = {"name": fmt.name, "support_matrix_row": fmt.matrix_row, "quant_algo": fmt.quant_algo}
+    if on_target or profile.backend == "tensorrt":
+        return meta | {"checked": "no: " + ("--model-on-target" if on_target else "a TensorRT-LLM checkpoint")}
+    found, where = detect_format(Path(model_path))
+    if found.name != fmt.name:
+        raise PipelineError(f"--model-dir {model_path}: holds {found.name} weights ({where}), but the profile serves "
+                            f"{fmt.name} (made by {fmt.made_by}); pass the directory that step writes, or --weights "
+                            f"{found.name} if that is what you mean to serve")
+    return meta | {"checked": where}
+
+
+def derived_model(profile: Profile, model_path: str, on_target: bool) -> dict[str, str | Link]:
+    """The served HF directory when the profile raises max_position_embeddings (the pin has no override key,
+    facts.json long_context_override): config.json rewritten, every other file linked. Empty otherwise."""
+    if profile.max_position_embeddings is None:
+        return {}
+    if on_target:
+        raise PipelineError(f"--model-on-target: this profile serves a derived config.json (max_position_embeddings "
+                            f"{profile.max_position_embeddings}), which build writes from the checkpoint; run build "
+                            "where --model-dir is readable")
+    return derived_entries(Path(model_path), {"max_position_embeddings": profile.max_position_embeddings},
+                           prefix=f"{DERIVED_DIR}/")
+
+
+def _with_model_class(profile: Profile, on_target: bool) -> Profile:
+    """The profile with its model_cls_file made absolute (checked here unless it lives on the target)."""
+    if not profile.model_cls_file or on_target:
+        return profile
+    path = Path(profile.model_cls_file)
+    if not path.is_file():
+        raise PipelineError(f"--model-cls-file {path}: not a file; expected the Python file that defines "
+                            f"{profile.model_cls_name} for trtllm-build")
+    return profile.model_copy(update={"model_cls_file": str(path.resolve())})
 
 
 def command_lines(profile: Profile, model_path: str) -> dict[str, list[str]]:
@@ -83,8 +137,9 @@ def _shell_word(token: str) -> str:
     return '"' + filled.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`") + '"'
 
 
-def serve_script(name: str, lines: dict[str, list[str]]) -> str:
+def serve_script(name: str, lines: dict[str, list[str]], env: dict[str, str]) -> str:
     words = {key: " ".join(_shell_word(t) for t in argv) for key, argv in lines.items()}
+    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
     build = f'[ -d "${{BUNDLE}}/engine" ] || {words["build"]}\n' if "build" in lines else ""
     return (f"#!/usr/bin/env bash\n"
             f"# Generated by hunyuan-trt build (profile {name}, TensorRT-LLM {trtllm_version()}).\n"
@@ -92,7 +147,7 @@ def serve_script(name: str, lines: dict[str, list[str]]) -> str:
             f"set -euo pipefail\n"
             f'BUNDLE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"\n'
             f'HOST="${{HOST:-0.0.0.0}}"\nPORT="${{PORT:-8000}}"\nPYTHON="${{PYTHON:-python3}}"\n'
-            f"{build}exec {words['serve']}\n")
+            f"{exports}{build}exec {words['serve']}\n")
 
 
 def _yaml_text(name: str, options: dict) -> str:
@@ -101,34 +156,45 @@ def _yaml_text(name: str, options: dict) -> str:
     return header + yaml.safe_dump(options, sort_keys=False)
 
 
-def bundle_files(name: str, overrides: dict | None, model_dir: str, on_target: bool = False) -> dict[str, str]:
-    """Plan, refuse when the profile does not fit, then render every bundle file (nothing written yet)."""
+def bundle_files(name: str, overrides: dict | None, model_dir: str,
+                 on_target: bool = False) -> dict[str, str | Link]:
+    """Refuse a profile that does not load at the pin or does not fit, then render every bundle entry (nothing
+    written yet)."""
     profile, spec = load_profile(name, overrides)
+    loads = require_loads(Path(name).stem, profile)
     plan = make_plan(Path(name).stem, profile, spec)
     if not plan.fits:
         raise PipelineError(f"profile '{name}' {plan.verdict}")
     model_path = _check_model_dir(model_dir, profile.backend, on_target)
+    profile = _with_model_class(profile, on_target)
+    weights = served_weights(profile, model_path, on_target)
+    derived = derived_model(profile, model_path, on_target)
     options = llm_api_options(profile)
     check_llm_args(options, "tensorrt" if profile.backend == "tensorrt" else "pytorch")
-    lines = command_lines(profile, model_path)
+    served_dir = f"{BUNDLE_PLACEHOLDER}/{DERIVED_DIR}" if derived else model_path
+    lines = command_lines(profile, served_dir)
+    env = {key: value for fact in SERVE_ENV_FACTS[profile.backend] for key, value in load_facts()[fact]["env"].items()}
     meta = {
         "profile": Path(name).stem, "resolved_profile": profile.model_dump(mode="json"),
         "plan": plan.to_dict(), "verdict": plan.verdict, "trtllm_version": trtllm_version(),
+        "support": {"verdict": loads.verdict, "basis": loads.basis, "detail": loads.detail},
+        "weights_format": weights, "serve_env": env,
+        "served_model_dir": served_dir,
         "backend": profile.backend, "model_path": model_path, "model_on_target": on_target,
         "served_model_name": profile.served_model_name, "built_by": f"hunyuan-trt {__version__}",
         "tools_missing_here": [tool for tool in TOOLS[profile.backend] if shutil.which(tool) is None],
         "notes": [TENSORRT_NOTE] if profile.backend == "tensorrt" else [],
     }
     return {YAML_NAME: _yaml_text(Path(name).stem, options), "argv.json": json.dumps(lines, indent=2) + "\n",
-            "serve.sh": serve_script(Path(name).stem, lines), "bundle.json": json.dumps(meta, indent=2) + "\n"}
+            "serve.sh": serve_script(Path(name).stem, lines, env), "bundle.json": json.dumps(meta, indent=2) + "\n",
+            **derived}
 
 
-def write_bundle(files: dict[str, str], out: Path, force: bool = False, model_dir: str | None = None) -> Path:
+def write_bundle(files: dict[str, str | Link], out: Path, force: bool = False, model_dir: str | None = None) -> Path:
     """Write the bundle directory (replacing an existing `out` only with force, never the model directory)."""
     inputs = [Path(model_dir)] if model_dir else []
     with replaced_directory(out, BUNDLE, force, inputs) as staging:
-        for name, text in files.items():
-            (staging / name).write_text(text)
+        write_entries(files, staging)
         os.chmod(staging / "serve.sh", 0o755)
     return Path(out)
 

@@ -35,6 +35,10 @@ ACCELERATORS = {
         Accelerator("h200-sxm-141g", 140.4, 4.8, 989, 1979, "NVIDIA-H200", sm="sm90"),
         Accelerator("h20-96g", 95.6, 4.0, 148, 296, "NVIDIA-H20", sm="sm90"),
         Accelerator("l40s-48g", 45.0, 0.864, 362, 733, "NVIDIA-L40S", sm="sm89"),
+        # GeForce RTX 4090 (AD102, PCIe, no NVLink): nvidia-smi reports 24564 MiB; 1008 GB/s GDDR6X; dense tensor
+        # TFLOPS with FP32 accumulate 165.2 BF16 / 330.3 FP8 (NVIDIA Ada Lovelace architecture whitepaper,
+        # appendix table "GeForce RTX 4090"; GeForce halves the FP32-accumulate rate); compute capability 8.9.
+        Accelerator("rtx4090-24g", 23.99, 1.008, 165.2, 330.3, "NVIDIA-GeForce-RTX-4090", sm="sm89"),
         # The embedded default runs on host CPU cores; "memory" is the RAM budget per simulated rank.
         Accelerator("cpu", 4.0, 0.02, 0.2, None, None, max_per_node=8),
     )

@@ -1,9 +1,9 @@
 """Memory planner: will this profile fit, and how much KV cache does it leave?
 
 Per GPU of one replica:
-  weights  = quantized linears (attention, shared and routed experts) at the checkpoint's bytes/param,
-             sharded over the ranks, + what stays high precision (embedding/lm_head bf16, replicated to be
-             safe; router fp32; norms);
+  weights  = quantized linears (attention, shared and routed experts) at their format's bytes, scales
+             included (`pipeline.weights_formats`), sharded over the ranks, + what stays bf16 (embedding/lm_head,
+             replicated to be safe; router; norms);
   reserve  = RUNTIME_GIB (CUDA context, cuBLAS/CUTLASS and NCCL workspaces) + CUDA_GRAPH_GIB (graph
              pools, GPU backends only) + activations for one step of max_num_tokens (hidden-state buffers,
              the MoE permute/fc workspace of top_k rows per token, fp32 logits of max_batch_size rows);
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.model import ModelSpec, active_params, count_params
 from pipeline.profiles import Profile, load_profile
+from pipeline.weights_formats import FORMATS
 
 GIB = 1024**3
 RUNTIME_GIB = 2.0
@@ -28,10 +29,9 @@ ACTIVATION_BUFFERS = 10  # live hidden-state-sized bf16 buffers per token in one
 STORAGE_GB_S = 1.0  # conservative checkpoint read rate for the start-up estimate (network volume class)
 ENGINE_INIT_S = 300  # autotuning + CUDA-graph capture + NCCL init, upper end of published anchors
 
-# bytes per parameter of the quantized linears; int4-gptq adds one fp16 scale + 4-bit zero per group of 128
-WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "int4-gptq": 0.5 + 2.5 / 128}
 KV_BYTES = {"bf16": 2, "fp8": 1}
-ROUTER_BYTES = 4
+# embedding (tied lm_head), norms and the router stay in the checkpoint dtype, bf16, in every weights format:
+# TensorRT-LLM builds the Hunyuan router gate in config.torch_dtype (facts.json hunyuan_load_weights.router_dtype)
 HIGH_PRECISION_BYTES = 2
 
 
@@ -45,6 +45,8 @@ class Plan:
     weights_gib_per_gpu: float
     weights_quantized_gib_per_gpu: float
     weights_high_precision_gib_per_gpu: float
+    weights_gib_per_gpu_by_format: dict
+    model_weights_gib_by_format: dict  # the whole model on one device, for claims such as "24 GB is enough"
     reserve_gib_per_gpu: float
     activation_gib_per_gpu: float
     kv_budget_gib_per_gpu: float
@@ -69,20 +71,33 @@ def _kv_heads_per_gpu(spec: ModelSpec, profile: Profile) -> int:
     return max(spec.num_kv_heads, profile.tp_size) // profile.tp_size  # duplicated when tp > kv heads
 
 
-def _weight_bytes_per_gpu(spec: ModelSpec, profile: Profile) -> tuple[float, float]:
-    """(quantized linears, high-precision remainder) in bytes on one GPU."""
-    counts = count_params(spec)
+def _linears_per_gpu(spec: ModelSpec, profile: Profile) -> list[tuple[float, int, int]]:
+    """(how many, rows, cols) of each quantized linear shape on one GPU: attention, shared expert, routed experts."""
     tp, pp = profile.tp_size, profile.pp_size
     attn_tp = 1 if profile.enable_attention_dp else tp
-    h, d = spec.hidden_size, spec.head_dim
-    q_and_o = 2 * h * spec.num_heads * d * spec.num_layers / attn_tp
-    k_and_v = 2 * h * _kv_heads_per_gpu(spec, profile) * d * spec.num_layers
-    shared = counts.shared_expert / attn_tp
-    experts = counts.routed_experts / (profile.moe_tp_size * profile.moe_ep_size)
-    quantized = (q_and_o + k_and_v + shared + experts) / pp * WEIGHT_BYTES[profile.weights]
-    high = ((counts.embedding + counts.lm_head + counts.norms + counts.qk_norms) * HIGH_PRECISION_BYTES
-            + counts.router / pp * ROUTER_BYTES)
-    return quantized, high
+    h, d, layers = spec.hidden_size, spec.head_dim, spec.num_layers / pp
+    q_out = spec.num_heads * d // attn_tp
+    kv_out = _kv_heads_per_gpu(spec, profile) * d
+    shared = spec.shared_intermediate // attn_tp
+    local_experts = spec.num_experts / profile.moe_ep_size
+    linears = [(layers, q_out, h), (2 * layers, kv_out, h), (layers, h, q_out),  # q, k and v, o
+               (2 * layers, shared, h), (layers, h, shared)]  # shared expert: gate and up, down
+    for width in spec.expert_intermediate:
+        local = width // profile.moe_tp_size
+        linears += [(2 * local_experts / pp, local, h), (local_experts / pp, h, local)]  # routed experts of a layer
+    return linears
+
+
+def _quantized_bytes_per_gpu(spec: ModelSpec, profile: Profile, weights: str) -> float:
+    storage = FORMATS[weights].storage
+    return sum(count * storage.bytes(rows, cols) for count, rows, cols in _linears_per_gpu(spec, profile))
+
+
+def _high_precision_bytes_per_gpu(spec: ModelSpec, profile: Profile) -> float:
+    """Embedding/lm_head and norms replicated on every GPU (conservative), the router split over pp."""
+    counts = count_params(spec)
+    return (counts.embedding + counts.lm_head + counts.norms + counts.qk_norms
+            + counts.router / profile.pp_size) * HIGH_PRECISION_BYTES
 
 
 def _activation_bytes(spec: ModelSpec, profile: Profile) -> float:
@@ -97,8 +112,15 @@ def _activation_bytes(spec: ModelSpec, profile: Profile) -> float:
 
 def make_plan(name: str, profile: Profile, spec: ModelSpec) -> Plan:
     gpu = profile.gpu
-    quantized, high = _weight_bytes_per_gpu(spec, profile)
+    quantized = _quantized_bytes_per_gpu(spec, profile, profile.weights)
+    high = _high_precision_bytes_per_gpu(spec, profile)
     weights = quantized + high
+    by_format = {name: round((_quantized_bytes_per_gpu(spec, profile, name) + high) / GIB, 2) for name in FORMATS}
+    whole = profile.model_copy(update=dict.fromkeys(("tp_size", "pp_size", "moe_tp_size", "moe_ep_size"), 1)
+                               | {"enable_attention_dp": False})
+    whole_high = _high_precision_bytes_per_gpu(spec, whole)
+    model_by_format = {name: round((_quantized_bytes_per_gpu(spec, whole, name) + whole_high) / GIB, 2)
+                       for name in FORMATS}
     activations = _activation_bytes(spec, profile)
     is_gpu = profile.backend != "cpu"
     reserve = (RUNTIME_GIB + CUDA_GRAPH_GIB) * GIB * is_gpu + activations
@@ -121,8 +143,9 @@ def make_plan(name: str, profile: Profile, spec: ModelSpec) -> Plan:
                    f"(weights {weights / GIB:.1f} GiB + reserve {reserve / GIB:.1f} GiB + one "
                    f"{profile.max_seq_len:,}-token sequence of KV {needed_for_one / GIB:.1f} GiB > "
                    f"{gpu.memory_gib:.1f} GiB); {_suggestion(profile)}")
-    checkpoint_gb = (count_params(spec).total * WEIGHT_BYTES[profile.weights]) / 1e9
-    active_bytes = active_params(spec) * WEIGHT_BYTES[profile.weights]
+    param_bytes = FORMATS[profile.weights].storage.param
+    checkpoint_gb = (count_params(spec).total * param_bytes) / 1e9
+    active_bytes = active_params(spec) * param_bytes
     return Plan(
         profile=name,
         slug=profile.slug,
@@ -132,6 +155,8 @@ def make_plan(name: str, profile: Profile, spec: ModelSpec) -> Plan:
         weights_gib_per_gpu=round(weights / GIB, 2),
         weights_quantized_gib_per_gpu=round(quantized / GIB, 2),
         weights_high_precision_gib_per_gpu=round(high / GIB, 2),
+        weights_gib_per_gpu_by_format=by_format,
+        model_weights_gib_by_format=model_by_format,
         reserve_gib_per_gpu=round(reserve / GIB, 2),
         activation_gib_per_gpu=round(activations / GIB, 2),
         kv_budget_gib_per_gpu=round(kv_budget / GIB, 2),
@@ -156,5 +181,6 @@ def plan_profile(profile_name: str, overrides: dict | None = None) -> Plan:
 
 def _suggestion(profile: Profile) -> str:
     if profile.weights == "bf16":
-        return "use more GPUs (raise num_gpus and tp_size) or a quantized checkpoint (weights: fp8 or int4-gptq)"
+        return ("use more GPUs (raise num_gpus and tp_size) or a quantized checkpoint (weights: fp8 on sm89/sm90, "
+                "int8-wo on sm80 and later; hunyuan-trt quantize)")
     return "use more GPUs, fp8 KV cache where supported, a smaller max_seq_len, or lower max_num_tokens"

@@ -18,6 +18,7 @@ from pipeline.hardware import ACCELERATORS
 from pipeline.model import A13B_CONFIG, SERVED_MODEL_NAME, TINY_MODEL_DIR, ModelSpec, load_spec
 from pipeline.parallelism import layout_problems, model_problems
 from pipeline.request_limits import DEFAULT_LIMITS
+from pipeline.weights_formats import FORMATS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
@@ -25,7 +26,7 @@ ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
 # Built-in model configs a profile may name in `hf_config`; anything else is a path.
 MODEL_CONFIGS = {"a13b": A13B_CONFIG, "tiny": TINY_MODEL_DIR / "config.json"}
 
-Weights = Literal["bf16", "fp8", "int4-gptq"]
+Weights = Literal[tuple(FORMATS)]
 KvCacheDtype = Literal["auto", "bf16", "fp8"]
 
 
@@ -40,7 +41,9 @@ class Profile(BaseModel):
     - tp_size * pp_size == num_gpus: every GPU of the replica holds one rank;
     - moe_tp_size * moe_ep_size == tp_size: TensorRT-LLM splits MoE over the same ranks as attention
       (`pipeline.parallelism`);
-    - weights or KV cache in fp8 need FP8 tensor cores (not A100);
+    - a KV cache in fp8 needs FP8 tensor cores (not A100); which weights formats load where is the support
+      matrix's job (`pipeline.support`);
+    - model_cls_file/model_cls_name only with backend tensorrt, both or neither;
     - max_num_tokens >= max_batch_size: each scheduled sequence needs at least one token of budget;
     - num_gpus <= GPUs per node of the accelerator: TensorRT-LLM's Hunyuan model is single-node;
     - backend cpu <=> accelerator cpu: the CPU stand-in only runs on the embedded default;
@@ -58,7 +61,8 @@ class Profile(BaseModel):
     backend: Literal["pytorch", "tensorrt", "cpu"] = "pytorch"
     model_repo: str = Field(description="Hugging Face repo of the checkpoint the weights come from")
     hf_config: str = Field("a13b", description="Built-in config name (a13b, tiny) or a config.json path")
-    weights: Weights = Field(description="Checkpoint flavour: bf16, fp8 (AngelSlim FP8-static) or int4-gptq (W4A16)")
+    weights: Weights = Field(description="Weights format of the served directory (pipeline/weights_formats.py): "
+                                         + ", ".join(FORMATS))
     kv_cache_dtype: KvCacheDtype = "auto"
     tp_size: PositiveInt = 1
     pp_size: PositiveInt = 1
@@ -68,11 +72,17 @@ class Profile(BaseModel):
     max_batch_size: PositiveInt = 128
     max_num_tokens: PositiveInt = 16384
     max_seq_len: PositiveInt = 32768
+    max_position_embeddings: PositiveInt | None = Field(
+        None, description="Serve a derived config.json with this max_position_embeddings (the pin has no override "
+                          "key; `build` writes the derived directory); None: the model's own")
     kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1)
     enable_block_reuse: bool = True
     enable_chunked_prefill: bool = True
     cuda_graph_batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128])
     moe_backend: Literal["CUTLASS", "TRTLLM", "DEEPGEMM", "TRITON", "WIDEEP", "CUTEDSL", "VANILLA"] = "CUTLASS"
+    model_cls_file: str | None = Field(None, description="backend tensorrt: Python file with the model class for "
+                                                        "trtllm-build --model_cls_file")
+    model_cls_name: str | None = Field(None, description="backend tensorrt: class name for --model_cls_name")
     served_model_name: str = SERVED_MODEL_NAME
     max_request_bytes: PositiveInt = Field(DEFAULT_LIMITS.max_request_bytes,
                                            description="Largest request body the adapter accepts (413 above)")
@@ -93,8 +103,6 @@ class Profile(BaseModel):
             (self.tp_size * self.pp_size == self.num_gpus,
              f"tp_size * pp_size must equal num_gpus (every GPU holds one rank); got tp_size={self.tp_size}, "
              f"pp_size={self.pp_size}, num_gpus={self.num_gpus}"),
-            (accelerator.has_fp8 or self.weights != "fp8",
-             f"weights=fp8 needs FP8 tensor cores, which {self.accelerator} lacks; use int4-gptq or bf16"),
             (accelerator.has_fp8 or self.kv_cache_dtype != "fp8",
              f"kv_cache_dtype=fp8 needs FP8 tensor cores, which {self.accelerator} lacks; use auto (bf16)"),
             (self.max_num_tokens >= self.max_batch_size,
@@ -108,6 +116,10 @@ class Profile(BaseModel):
              "accelerator cpu, and GPUs need backend pytorch or tensorrt"),
             (self.tp_size > 1 or not self.enable_attention_dp,
              "enable_attention_dp needs tp_size > 1 (attention runs data-parallel across the TP ranks)"),
+            (self.backend == "tensorrt" or not (self.model_cls_file or self.model_cls_name),
+             "model_cls_file/model_cls_name are for backend tensorrt (trtllm-build) only"),
+            (bool(self.model_cls_file) == bool(self.model_cls_name),
+             "model_cls_file and model_cls_name go together (trtllm-build needs the file and the class in it)"),
             (max(self.cuda_graph_batch_sizes, default=0) <= self.max_batch_size,
              f"cuda_graph_batch_sizes {self.cuda_graph_batch_sizes} has entries above max_batch_size "
              f"({self.max_batch_size}); graphs for larger batches are never used"),
@@ -133,6 +145,10 @@ class Profile(BaseModel):
         return (f"{self.backend}-{self.accelerator}x{self.num_gpus}-{self.weights}-kv{self.kv_dtype}"
                 f"-tp{self.tp_size}-ep{self.moe_ep_size}")
 
+    def served_positions(self, spec: ModelSpec) -> int:
+        """max_position_embeddings of the served config.json (the derived one when the profile raises it)."""
+        return self.max_position_embeddings or spec.max_position_embeddings
+
     def model_config_path(self) -> Path:
         builtin = MODEL_CONFIGS.get(self.hf_config)
         return builtin if builtin else Path(self.hf_config)
@@ -140,11 +156,12 @@ class Profile(BaseModel):
 
 def check_against_model(profile: Profile, spec: ModelSpec) -> None:
     """Rules that need the model's numbers: the divisibility rules of `pipeline.parallelism`, and
-    max_seq_len <= max_position_embeddings (TensorRT-LLM sizes its RoPE table from the config)."""
+    max_seq_len <= the served max_position_embeddings (TensorRT-LLM sizes its RoPE table from the config)."""
     broken = model_problems(spec, profile.tp_size, profile.moe_tp_size, profile.moe_ep_size, profile.pp_size)
-    if profile.max_seq_len > spec.max_position_embeddings:
-        broken.append(f"max_seq_len={profile.max_seq_len} exceeds the model's max_position_embeddings="
-                      f"{spec.max_position_embeddings}; lower max_seq_len or raise it in the served config.json")
+    if profile.max_seq_len > profile.served_positions(spec):
+        broken.append(f"max_seq_len={profile.max_seq_len} exceeds the served max_position_embeddings="
+                      f"{profile.served_positions(spec)}; lower max_seq_len or raise the profile's "
+                      "max_position_embeddings (build then serves a derived config.json)")
     if broken:
         raise PipelineError(f"profile does not fit the model: {'; '.join(broken)}")
 

@@ -1,4 +1,5 @@
-"""`hunyuan-trt build`: a schema-checked bundle for every profile, a golden bundle, refusals and the schema."""
+"""`hunyuan-trt build`: a schema-checked bundle for every profile (from a local directory in the profile's weights
+format), a golden bundle, refusals and the schema."""
 
 from __future__ import annotations
 
@@ -14,21 +15,45 @@ import yaml
 
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
-from pipeline.model import TINY_MODEL_DIR
+from pipeline.model import A13B_CONFIG, TINY_MODEL_DIR
 from pipeline.profiles import load_profile, profile_names
 from pipeline.trtllm import load_schema, trtllm_version
 from pipeline.trtllm.options import fill
 from pipeline.trtllm.schema import check_build_argv, check_llm_args, check_serve_argv
+from pipeline.weights_formats import FORMATS
 
 GOLDEN = Path(__file__).parent / "data" / "build_golden" / "a100x2"
-TARGET_MODEL = "/models/Hunyuan-A13B-Instruct-GPTQ-Int4"
+TARGET_MODEL = "/models/Hunyuan-A13B-Instruct-INT8-WO"
 FILES = ("llm_api_options.yaml", "argv.json", "serve.sh", "bundle.json")
 
 
-def build_args(name: str, out: Path) -> list:
+def fake_model_dir(root: Path, weights: str) -> Path:
+    """An HF directory in a weights format: A13B's config.json (+ the format's quantization files), an empty
+    weights file and a tokenizer file."""
+    fmt = FORMATS[weights]
+    directory = root / f"model-{weights}"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = json.loads(A13B_CONFIG.read_text())
+    if fmt.quant_method:
+        config["quantization_config"] = {"quant_method": fmt.quant_method}
+    (directory / "config.json").write_text(json.dumps(config))
+    if fmt.quant_algo:
+        (directory / "hf_quant_config.json").write_text(json.dumps({"quantization": {"quant_algo": fmt.quant_algo}}))
+    (directory / "model.safetensors").write_bytes(b"")
+    (directory / "tokenizer.json").write_text("{}")
+    return directory
+
+
+def build_args(name: str, out: Path, models: Path | None = None) -> list:
+    """build argv: the embedded model for tiny profiles, a local fake directory in the profile's format when
+    `models` is given, else a path on the serving machine."""
     profile, _ = load_profile(name)
-    model = ["--model-dir", TINY_MODEL_DIR] if profile.hf_config == "tiny" else ["--model-dir", TARGET_MODEL,
-                                                                                  "--model-on-target"]
+    if profile.hf_config == "tiny":
+        model = ["--model-dir", TINY_MODEL_DIR]
+    elif models is not None:
+        model = ["--model-dir", fake_model_dir(models, profile.weights)]
+    else:
+        model = ["--model-dir", TARGET_MODEL, "--model-on-target"]
     return ["build", "--profile", name, *model, "--out", out]
 
 
@@ -38,12 +63,11 @@ def test_every_profile_builds_a_checked_bundle_or_refuses(run_cli, tmp_path, nam
     profile, spec = load_profile(name)
     plan = make_plan(name, profile, spec)
     out = tmp_path / "bundle"
-    result = run_cli(*build_args(name, out))
-    if not plan.fits:
-        assert result.exit_code == 2 and "does not fit" in result.output and not out.exists()
-        return
+    result = run_cli(*build_args(name, out, tmp_path / "models"))
+    assert plan.fits, f"shipped profile {name} does not fit: {plan.verdict}"
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    derived = ["model"] if profile.max_position_embeddings else []
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, *derived])
     options = yaml.safe_load((out / "llm_api_options.yaml").read_text())
     backend = "tensorrt" if profile.backend == "tensorrt" else "pytorch"
     check_llm_args(options, backend)
@@ -58,7 +82,13 @@ def test_every_profile_builds_a_checked_bundle_or_refuses(run_cli, tmp_path, nam
         assert options["enable_iter_perf_stats"] is True and options["cuda_graph_config"]["enable_padding"]
     else:
         assert argv["serve"][:3] == ["{python}", "-m", "pipeline.cpu_backend"]
-    assert meta["profile"] == name and meta["plan"]["fits"] is True
+    assert meta["profile"] == name and meta["plan"]["fits"] is True and meta["support"]["verdict"] == "loads"
+    assert meta["weights_format"]["name"] == profile.weights
+    if profile.backend != "cpu":
+        assert meta["weights_format"]["checked"].endswith(("quant_algo " + str(FORMATS[profile.weights].quant_algo),
+                                                           "no hf_quant_config.json)"))
+        assert meta["serve_env"] == {"ENABLE_CONFIGURABLE_MOE": "0"}
+        assert "export ENABLE_CONFIGURABLE_MOE=0\n" in (out / "serve.sh").read_text()
     assert meta["trtllm_version"] == trtllm_version() == load_schema()["trtllm_version"]
     assert meta["resolved_profile"]["tp_size"] == profile.tp_size
     assert meta["verdict"] == plan.verdict and meta["served_model_name"] == profile.served_model_name
@@ -138,10 +168,22 @@ def test_tensorrt_backend_adds_trtllm_build(run_cli, tmp_path):
     (ckpt / "config.json").write_text("{}")
     (ckpt / "rank0.safetensors").write_bytes(b"")
     out = tmp_path / "bundle"
-    result = run_cli("build", "--profile", "h200x1", "--backend", "tensorrt", "--model-dir", ckpt, "--out", out)
+    args = ["build", "--profile", "h200x1", "--backend", "tensorrt", "--model-dir", ckpt, "--out", out]
+    result = run_cli(*args)
+    assert result.exit_code == 2 and not out.exists()
+    assert "backend tensorrt needs --model-cls-file and --model-cls-name" in result.output
+    assert "no Hunyuan architecture in MODEL_MAP" in result.output and len(result.output.splitlines()) == 1
+    missing = run_cli(*args, "--model-cls-file", tmp_path / "absent.py", "--model-cls-name", "HunyuanForCausalLM")
+    assert missing.exit_code == 2 and "absent.py: not a file" in missing.output and not out.exists()
+    model_cls = tmp_path / "hunyuan_trt_model.py"
+    model_cls.write_text("# a TensorRT-LLM model class for Hunyuan\n")
+    result = run_cli(*args, "--model-cls-file", model_cls, "--model-cls-name", "HunyuanForCausalLM")
     assert result.exit_code == 0, result.output
     argv = json.loads((out / "argv.json").read_text())
     check_build_argv(argv["build"])
+    assert argv["build"][argv["build"].index("--model_cls_file") + 1] == str(model_cls.resolve())
+    assert argv["build"][argv["build"].index("--model_cls_name") + 1] == "HunyuanForCausalLM"
+    assert json.loads((out / "bundle.json").read_text())["support"]["verdict"] == "unknown"
     check_serve_argv(argv["serve"])
     assert argv["build"][:3] == ["trtllm-build", "--checkpoint_dir", str(ckpt.resolve())]
     assert argv["serve"][1] == "{bundle}/engine" and "--backend" in argv["serve"]
@@ -187,13 +229,12 @@ def test_serve_flags_are_checked(argv, message):
     assert message in str(caught.value)
 
 
-def test_build_refuses_a_profile_the_schema_rejects(run_cli, profiles_copy, tmp_path, monkeypatch):
-    """Every moe_backend a profile accepts exists at the pin, so narrow the schema to one without WIDEEP."""
+def test_build_refuses_a_profile_the_schema_rejects(run_cli, tmp_path, monkeypatch):
+    """Every shipped profile passes the schema, so narrow the schema to one without CUTLASS."""
     narrowed = copy.deepcopy(load_schema())
     backend = narrowed["llm_args"]["pytorch"]["moe_config"]["fields"]["backend"]
-    backend["values"] = [value for value in backend["values"] if value != "WIDEEP"]
+    backend["values"] = [value for value in backend["values"] if value != "CUTLASS"]
     monkeypatch.setattr("pipeline.trtllm.schema.load_schema", lambda: narrowed)
-    (profiles_copy / "h200-wideep.yaml").write_text("extends: h200x1\ndescription: test\nmoe_backend: WIDEEP\n")
     out = tmp_path / "bundle"
-    result = run_cli(*build_args("h200-wideep", out))
+    result = run_cli(*build_args("h200x1", out))
     assert result.exit_code == 2 and "moe_config.backend: expected one of" in result.output and not out.exists()

@@ -23,10 +23,10 @@ REPLAY = Path(__file__).parent / "data" / "hunyuan_outputs" / "replay_upstream.p
 SERVED = SERVED_MODEL_NAME
 
 
-def make_bundle(directory: Path, serve_argv: list[str]) -> Path:
+def make_bundle(directory: Path, serve_argv: list[str], serve_env: dict | None = None) -> Path:
     directory.mkdir()
     (directory / "bundle.json").write_text(json.dumps({"profile": "test", "served_model_name": SERVED,
-                                                       "trtllm_version": "1.2.1"}))
+                                                       "trtllm_version": "1.2.1", "serve_env": serve_env or {}}))
     (directory / "argv.json").write_text(json.dumps({"serve": serve_argv}))
     return directory
 
@@ -114,6 +114,16 @@ def test_backend_crash_exit_code_is_propagated(served):
 def test_backend_failing_at_start(served):
     serve = served(["{python}", "-c", "import sys; sys.exit(5)"])
     assert serve.wait() == 5
+
+
+@pytest.mark.integration
+def test_backend_runs_with_the_bundles_serve_env(tmp_path):
+    record = tmp_path / "env.txt"
+    script = "import os, sys; open(sys.argv[1], 'w').write(os.environ['ENABLE_CONFIGURABLE_MOE']); sys.exit(4)"
+    bundle = make_bundle(tmp_path / "b", ["{python}", "-c", script, str(record)], {"ENABLE_CONFIGURABLE_MOE": "0"})
+    serve = Serve(bundle)
+    assert serve.wait() == 4
+    assert record.read_text() == "0"
 
 
 def test_readiness_timeout(served):

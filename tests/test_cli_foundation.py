@@ -21,7 +21,7 @@ def test_plan_json_has_the_promised_fields(run_cli):
 
 def test_plan_refuses_bf16_on_two_a100(run_cli, profiles_copy):
     (profiles_copy / "a100x2.yaml").write_text(
-        (profiles_copy / "a100x2.yaml").read_text().replace("weights: int4-gptq", "weights: bf16"))
+        (profiles_copy / "a100x2.yaml").read_text().replace("weights: int8-wo", "weights: bf16"))
     result = run_cli("plan", "--profile", "a100x2")
     assert result.exit_code == 2
     assert "does not fit" in result.output and "GiB more" in result.output

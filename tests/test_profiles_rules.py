@@ -72,7 +72,8 @@ def test_removed_tencent_keys_are_rejected(profiles_copy):
 RULES = [
     ({"tp_size": 4, "moe_ep_size": 4}, "tp_size \\* pp_size must equal num_gpus"),
     ({"moe_tp_size": 2, "moe_ep_size": 2}, "moe_tp_size \\* moe_ep_size must equal tp_size"),
-    ({"accelerator": "a100-sxm-80g"}, "weights=fp8 needs FP8 tensor cores"),
+    ({"model_cls_file": "m.py", "model_cls_name": "M"}, "model_cls_file/model_cls_name are for backend tensorrt"),
+    ({"backend": "tensorrt", "model_cls_file": "m.py"}, "model_cls_file and model_cls_name go together"),
     ({"accelerator": "a100-sxm-80g", "weights": "bf16"}, "kv_cache_dtype=fp8 needs FP8"),
     ({"kv_cache_free_gpu_memory_fraction": 0}, "kv_cache_free_gpu_memory_fraction: Input should be greater than 0"),
     ({"kv_cache_free_gpu_memory_fraction": 1.5}, "less than or equal to 1"),
@@ -96,7 +97,8 @@ def test_cross_field_rule_rejects_with_reason(profiles_copy, change, message):
 MODEL_RULES = [
     ({"num_gpus": 3, "tp_size": 3, "moe_ep_size": 1, "moe_tp_size": 3}, "num_attention_heads=32 is not divisible by tp_size=3"),
     ({"num_gpus": 8, "tp_size": 8, "moe_ep_size": 1, "moe_tp_size": 8, "accelerator": "h100-sxm-80g"}, None),
-    ({"max_seq_len": 65536}, "exceeds the model's max_position_embeddings=32768"),
+    ({"max_seq_len": 65536}, "exceeds the served max_position_embeddings=32768"),
+    ({"max_seq_len": 65536, "max_position_embeddings": 65536}, None),
 ]
 
 
@@ -104,7 +106,7 @@ MODEL_RULES = [
 def test_model_dependent_rules(profiles_copy, change, message):
     write(profiles_copy, "m", {"extends": "h100x2", **change})
     if message is None:
-        load_profile("m")  # tp 8 = kv heads 8: allowed
+        load_profile("m")  # tp 8 = kv heads 8; a raised served context: allowed
     else:
         with pytest.raises(PipelineError, match=message):
             load_profile("m")

@@ -14,9 +14,10 @@ up to the KV term.
 
 from __future__ import annotations
 
-from pipeline.memory_plan import KV_BYTES, WEIGHT_BYTES
+from pipeline.memory_plan import KV_BYTES
 from pipeline.model import ModelSpec, active_params, count_params
 from pipeline.profiles import Profile
+from pipeline.weights_formats import FORMATS
 
 
 def distinct_experts(spec: ModelSpec, batch: int) -> float:
@@ -35,7 +36,7 @@ def decode_bound_tok_s(profile: Profile, spec: ModelSpec, batch: int, context: i
     counts = count_params(spec)
     p_expert = counts.routed_experts / spec.num_experts
     p_always = counts.total - counts.routed_experts
-    weight_bytes = (p_always + distinct_experts(spec, batch) * p_expert) * WEIGHT_BYTES[profile.weights]
+    weight_bytes = (p_always + distinct_experts(spec, batch) * p_expert) * FORMATS[profile.weights].storage.param
     kv_per_token = 2 * spec.num_layers * spec.num_kv_heads * spec.head_dim * KV_BYTES[profile.kv_dtype]
     bandwidth = profile.num_gpus * profile.gpu.bandwidth_tbs * 1e12
     t_mem = (weight_bytes + batch * context * kv_per_token) / bandwidth

@@ -1,4 +1,5 @@
-"""`hunyuan-trt build`: plan, then write the serve bundle for a profile (or refuse with the planner's reason)."""
+"""`hunyuan-trt build`: check the profile loads at the pin and fits, then write the serve bundle (or refuse with
+the reason)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pipeline.profiles import load_profile
 @click.command()
 @profile_options
 @click.option("--model-dir", default=None, envvar="MODEL_DIR",
-              help="HF checkpoint (pytorch, cpu) or converted TensorRT-LLM checkpoint (tensorrt). "
+              help="HF directory (pytorch, cpu) in the profile's weights format (the quantize output for "
+                   "fp8/int8-wo profiles) or converted TensorRT-LLM checkpoint (tensorrt). "
                    "Defaults to the embedded hunyuan-tiny for profiles with hf_config: tiny.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Bundle directory to write.")
 @click.option("--model-on-target", is_flag=True,
@@ -38,7 +40,9 @@ def build(profile, model_dir, out, model_on_target, force, **kwargs):
     meta = json.loads(files["bundle.json"])
     click.echo(f"bundle for {meta['profile']} ({meta['backend']}, TensorRT-LLM {meta['trtllm_version']}) -> {out}")
     click.echo(f"  plan: {meta['verdict']}")
-    click.echo(f"  model: {meta['model_path']}  served as {meta['served_model_name']}")
+    click.echo(f"  loads at the pin: {meta['support']['verdict']} ({meta['support']['basis']})")
+    click.echo(f"  weights: {meta['weights_format']['name']} (checked: {meta['weights_format']['checked']})")
+    click.echo(f"  model: {meta['served_model_dir']}  served as {meta['served_model_name']}")
     for tool in meta["tools_missing_here"]:
         click.echo(f"  note: {tool} is not installed here; the bundle is written anyway - run serve.sh where "
                    f"TensorRT-LLM {meta['trtllm_version']} is installed (the GPU image)")

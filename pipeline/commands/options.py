@@ -10,6 +10,8 @@ import json
 
 import click
 
+from pipeline.weights_formats import FORMATS
+
 # (flag, YAML key, click type, help)
 PROFILE_OVERRIDES = (
     ("--tp", "tp_size", click.IntRange(min=1), "Tensor-parallel size"),
@@ -21,8 +23,10 @@ PROFILE_OVERRIDES = (
     ("--max-seq-len", "max_seq_len", click.IntRange(min=1), "Max prompt + output tokens per sequence"),
     ("--kv-fraction", "kv_cache_free_gpu_memory_fraction", float, "Share of free GPU memory for the KV cache"),
     ("--kv-cache-dtype", "kv_cache_dtype", click.Choice(["auto", "bf16", "fp8"]), "KV-cache dtype"),
-    ("--weights", "weights", click.Choice(["bf16", "fp8", "int4-gptq"]), "Checkpoint flavour"),
+    ("--weights", "weights", click.Choice(list(FORMATS)), "Weights format of the served directory"),
     ("--backend", "backend", click.Choice(["pytorch", "tensorrt", "cpu"]), "Serving backend"),
+    ("--model-cls-file", "model_cls_file", str, "backend tensorrt: model class file for trtllm-build"),
+    ("--model-cls-name", "model_cls_name", str, "backend tensorrt: model class name for trtllm-build"),
 )
 
 

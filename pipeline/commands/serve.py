@@ -34,8 +34,8 @@ class Backend(ManagedProcess):
     """The bundle's backend in its own session, logging to our stdout/stderr; signals received by `serve`
     are forwarded to its process group."""
 
-    def __init__(self, argv: list[str]):
-        super().__init__(argv, inherit_output=True)
+    def __init__(self, argv: list[str], env: dict | None = None):
+        super().__init__(argv, env=env, inherit_output=True)
         self.signals: list[int] = []
 
     def on_signal(self, signum, frame) -> None:
@@ -122,7 +122,7 @@ def serve(bundle, host, port, backend_port, ready_timeout):
     meta, argv = read_bundle(bundle)
     build_engine_if_needed(bundle, argv)
     backend_port = backend_port or free_port()
-    backend = Backend(backend_command(bundle, argv, backend_port))
+    backend = Backend(backend_command(bundle, argv, backend_port), env=meta.get("serve_env"))
     upstream = f"http://127.0.0.1:{backend_port}"
     previous = {sig: signal.signal(sig, backend.on_signal) for sig in STOP_SIGNALS}
     backend.start()

@@ -53,14 +53,20 @@ def check_reassembly(shards: RankShards, hf_dir: Path) -> tuple[int, list[str]]:
 
 
 def verify(checkpoint: Path, hf_dir: Path, *, tolerance: float = 1e-4, seed: int = 0, batch: int = 2,
-           seq_len: int = 16) -> VerifyReport:
+           seq_len: int = 16, position_start: int = 0) -> VerifyReport:
+    """Logits from the rank shards vs transformers at positions position_start .. position_start + seq_len - 1
+    (past the published context only on a config whose max_position_embeddings covers them, as served)."""
+    served = load_spec(hf_dir).max_position_embeddings
+    if position_start + seq_len > served:
+        raise PipelineError(f"{hf_dir}/config.json: max_position_embeddings {served:,} does not cover positions up to "
+                            f"{position_start + seq_len - 1:,}; verify against the served (derived) config.json")
     shards = load_rank_shards(checkpoint)
     count, problems = check_reassembly(shards, hf_dir)
     generator = torch.Generator().manual_seed(seed)
     input_ids = torch.randint(0, int(shards.config["vocab_size"]), (batch, seq_len), generator=generator)
     with torch.no_grad():
-        ours = SimulatedWorld(shards).logits(input_ids)
-    theirs = reference_logits(hf_dir, input_ids)
+        ours = SimulatedWorld(shards, position_start).logits(input_ids)
+    theirs = reference_logits(hf_dir, input_ids, position_start)
     if ours.shape != theirs.shape:
         raise PipelineError(f"{checkpoint}: logits shape {list(ours.shape)} differs from transformers' {list(theirs.shape)}")
     agreement = (ours.argmax(-1) == theirs.argmax(-1)).float().mean().item()

@@ -19,11 +19,12 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
-def rope(x: torch.Tensor, base: float) -> torch.Tensor:
-    """NeoX-style rotary embedding over the last dim of x [batch, heads, tokens, head_dim]."""
+def rope(x: torch.Tensor, base: float, start: int = 0) -> torch.Tensor:
+    """NeoX-style rotary embedding over the last dim of x [batch, heads, tokens, head_dim], at positions
+    start .. start + tokens - 1 (fp32 angles, as TensorRT-LLM's RoPE table and transformers compute them)."""
     dim, tokens = x.shape[-1], x.shape[-2]
     inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
-    freqs = torch.arange(tokens, dtype=torch.float)[:, None] * inv_freq
+    freqs = torch.arange(start, start + tokens, dtype=torch.float)[:, None] * inv_freq
     angles = torch.cat((freqs, freqs), dim=-1)
     first, second = x.chunk(2, dim=-1)
     return x * angles.cos() + torch.cat((-second, first), dim=-1) * angles.sin()
@@ -35,8 +36,9 @@ def swiglu_up_first(x: torch.Tensor, fc: torch.Tensor, proj: torch.Tensor) -> to
 
 
 class SimulatedWorld:
-    def __init__(self, shards: RankShards):
+    def __init__(self, shards: RankShards, position_start: int = 0):
         self.cfg = shards.config
+        self.position_start = position_start
         self.world = [{name: t.float() for name, t in rank.items()} for rank in shards.ranks]
         mapping = shards.mapping
         self.tp, self.moe_ep = int(mapping["tp_size"]), int(mapping["moe_ep_size"])
@@ -51,8 +53,8 @@ class SimulatedWorld:
         q, k, v = (x @ w[p + "attention.qkv.weight"].T).split([q_heads * d, kv_heads * d, kv_heads * d], dim=-1)
         batch, tokens = h.shape[:2]
         q, k, v = (t.reshape(batch, tokens, -1, d).transpose(1, 2) for t in (q, k, v))
-        q = rms_norm(rope(q, cfg["rotary_base"]), w[p + "attention.q_layernorm.weight"], self.eps)
-        k = rms_norm(rope(k, cfg["rotary_base"]), w[p + "attention.k_layernorm.weight"], self.eps)
+        q = rms_norm(rope(q, cfg["rotary_base"], self.position_start), w[p + "attention.q_layernorm.weight"], self.eps)
+        k = rms_norm(rope(k, cfg["rotary_base"], self.position_start), w[p + "attention.k_layernorm.weight"], self.eps)
         k, v = (t.repeat_interleave(q_heads // kv_heads, dim=1) for t in (k, v))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=d ** -0.5)
         return out.transpose(1, 2).reshape(batch, tokens, q_heads * d) @ w[p + "attention.dense.weight"].T

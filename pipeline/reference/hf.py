@@ -31,7 +31,8 @@ def load_reference(hf_dir: Path):
     return model.eval()
 
 
-def reference_logits(hf_dir: Path, input_ids: torch.Tensor) -> torch.Tensor:
+def reference_logits(hf_dir: Path, input_ids: torch.Tensor, position_start: int = 0) -> torch.Tensor:
     model = load_reference(hf_dir)
+    positions = torch.arange(position_start, position_start + input_ids.shape[-1]).expand_as(input_ids)
     with torch.no_grad():
-        return model(input_ids=input_ids).logits.float()
+        return model(input_ids=input_ids, position_ids=positions).logits.float()

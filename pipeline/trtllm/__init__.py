@@ -9,11 +9,18 @@ from functools import cache
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
+FACTS_PATH = Path(__file__).with_name("facts.json")
 
 
 @cache
 def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
+
+
+@cache
+def load_facts() -> dict:
+    """facts.json's facts by name (behaviour beyond the argument schema, each with its evidence)."""
+    return json.loads(FACTS_PATH.read_text())["facts"]
 
 
 def trtllm_version() -> str:

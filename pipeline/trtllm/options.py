@@ -57,8 +57,10 @@ def serve_argv(profile: Profile, model_path: str) -> list[str]:
 
 
 def build_argv(profile: Profile, checkpoint_dir: str) -> list[str]:
-    """trtllm-build for a converted TensorRT-LLM checkpoint (tp/pp come from the checkpoint's mapping)."""
+    """trtllm-build for a converted TensorRT-LLM checkpoint (tp/pp come from the checkpoint's mapping), with the
+    profile's model class (the pin's MODEL_MAP has no Hunyuan; `pipeline.support` refuses a profile without)."""
     return ["trtllm-build", "--checkpoint_dir", checkpoint_dir, "--output_dir", ENGINE_DIR,
+            "--model_cls_file", str(profile.model_cls_file), "--model_cls_name", str(profile.model_cls_name),
             "--max_batch_size", str(profile.max_batch_size), "--max_num_tokens", str(profile.max_num_tokens),
             "--max_seq_len", str(profile.max_seq_len), "--kv_cache_type", "paged",
             "--gpt_attention_plugin", "auto", "--gemm_plugin", "auto", "--moe_plugin", "auto",

@@ -6,4 +6,5 @@ BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HOST="${HOST:-0.0.0.0}"
 PORT="${PORT:-8000}"
 PYTHON="${PYTHON:-python3}"
-exec trtllm-serve /models/Hunyuan-A13B-Instruct-GPTQ-Int4 --host "${HOST}" --port "${PORT}" --backend pytorch --tp_size 2 --pp_size 1 --ep_size 1 --max_batch_size 128 --max_num_tokens 16384 --max_seq_len 32768 --kv_cache_free_gpu_memory_fraction 0.9 --trust_remote_code --extra_llm_api_options "${BUNDLE}/llm_api_options.yaml" --log_level info --enable_chunked_prefill
+export ENABLE_CONFIGURABLE_MOE=0
+exec trtllm-serve /models/Hunyuan-A13B-Instruct-INT8-WO --host "${HOST}" --port "${PORT}" --backend pytorch --tp_size 2 --pp_size 1 --ep_size 1 --max_batch_size 128 --max_num_tokens 16384 --max_seq_len 32768 --kv_cache_free_gpu_memory_fraction 0.9 --trust_remote_code --extra_llm_api_options "${BUNDLE}/llm_api_options.yaml" --log_level info --enable_chunked_prefill
