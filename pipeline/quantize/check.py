@@ -15,15 +15,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
-from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.errors import PipelineError
 from pipeline.model import read_config, spec_from_config
 from pipeline.quantize import calibration
 from pipeline.quantize.emulate import Emulator
 from pipeline.quantize.formats import QuantFormat
 from pipeline.quantize.layout import check_directory, linears
+from pipeline.quantize.raw import load_tensors
 
 RANDOM_PROMPTS = (8, 16)  # sequences x tokens when the checkpoint has no tokenizer
 GENERATED = 48  # tokens generated per prompt
@@ -56,13 +55,6 @@ class QuantVerifyReport:
 
     def to_dict(self) -> dict:
         return asdict(self) | {"passed": self.passed}
-
-
-def load_tensors(directory: Path) -> dict[str, torch.Tensor]:
-    tensors = {}
-    for file_name in SourceCheckpoint(directory).files:
-        tensors.update(load_file(Path(directory) / file_name))
-    return tensors
 
 
 def dequantized(tensors: dict[str, torch.Tensor], prefix: str, fmt: QuantFormat) -> torch.Tensor:

@@ -15,6 +15,8 @@ plus a ModelOpt-style quantization_config are written. Anything else in the file
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -26,10 +28,13 @@ from pipeline.quantize.emit import OutTensor, computed, copied, write_tensors
 from pipeline.quantize.emulate import FP8_MAX, Emulator
 from pipeline.quantize.formats import FORMATS
 from pipeline.quantize.layout import expected_names, high_precision_names, linears
+from pipeline.quantize.raw import load_tensors, read_whole
 from pipeline.quantize.roles import linear_of
 
 QUANTIZER = "Tencent AngelSlim FP8 (published scales, relabelled without recalibration)"
 CALIBRATION_PROMPTS = (8, 32)  # random sequences x tokens for the synthetic checkpoint's input scales
+CALIBRATE_UP_TO = 256 * 2**20  # source bytes up to which the synthetic input scales are calibrated on CPU
+FIXED_INPUT_AMAX = 16.0  # input range of every linear of a larger synthetic checkpoint
 
 
 def published_block(config: dict, where: str) -> dict:
@@ -44,14 +49,6 @@ def published_block(config: dict, where: str) -> dict:
         raise PipelineError(f"{where}: activation_scheme '{block['activation_scheme']}': the MoE loader needs "
                             "static input_scale tensors; expected 'static'")
     return block
-
-
-def check_published_config(config: dict, where: str) -> None:
-    published_block(config, where)
-
-
-def without_published_block(config: dict) -> dict:
-    return {key: value for key, value in config.items() if key != "quantization_config"}
 
 
 def relabelled(source: SourceCheckpoint, spec: ModelSpec) -> list[OutTensor]:
@@ -75,6 +72,7 @@ def relabelled(source: SourceCheckpoint, spec: ModelSpec) -> list[OutTensor]:
 
 
 def _fp8_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """AngelSlim's per-tensor static FP8 of one weight: scale = amax / 448 (shape [1]), weight / scale in e4m3."""
     w = weight.to(torch.bfloat16)
     scale = (w.abs().amax().float() / FP8_MAX).reshape(1)
     return (w / scale).to(torch.float8_e4m3fn), scale
@@ -97,24 +95,31 @@ def input_amax(config: dict, tensors: dict, seed: int) -> dict[str, float]:
     return observer
 
 
+def synthetic_input_amax(config: dict, source: SourceCheckpoint, seed: int) -> dict[str, float]:
+    """Calibrated input ranges for a checkpoint small enough to run on CPU; a fixed range for larger ones
+    (benchmarks at real widths need the layout and the bytes, not meaningful activation scales)."""
+    if sum(info.nbytes for info in source.tensors.values()) > CALIBRATE_UP_TO:
+        return defaultdict(lambda: FIXED_INPUT_AMAX)
+    return input_amax(config, load_tensors(source.model_dir), seed)
+
+
 def write_synthetic(config: dict, bf16_dir: Path, out: Path, seed: int) -> int:
     """Quantize the BF16 checkpoint in `bf16_dir` (written by make-tiny from `config`) into the published
-    layout in `out` (an existing empty directory); returns the number of tensors."""
-    from safetensors.torch import load_file
-
+    layout in `out` (an existing empty directory), one linear at a time; returns the number of tensors."""
     spec = spec_from_config(config)
     source = SourceCheckpoint(bf16_dir)
-    tensors = {}
-    for file_name in source.files:
-        tensors.update(load_file(bf16_dir / file_name))
-    amax = input_amax(config, tensors, seed)
+    amax = synthetic_input_amax(config, source, seed)
+
+    @lru_cache(maxsize=1)  # a linear's weight and weight_scale are written one after the other
+    def quantized(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return _fp8_weight(read_whole(source.tensors[f"{prefix}.weight"]))
+
     result = [copied(source, name, "F32" if name.endswith("mlp.gate.wg.weight") else "BF16")
               for name in high_precision_names(spec)]
     for linear in linears(spec):
         prefix = linear.role.prefix
-        weight, scale = _fp8_weight(tensors.pop(f"{prefix}.weight"))
-        result += [computed(f"{prefix}.weight", "F8_E4M3", linear.shape, lambda w=weight: w),
-                   computed(f"{prefix}.weight_scale", "F32", (1,), lambda s=scale: s),
+        result += [computed(f"{prefix}.weight", "F8_E4M3", linear.shape, lambda p=prefix: quantized(p)[0]),
+                   computed(f"{prefix}.weight_scale", "F32", (1,), lambda p=prefix: quantized(p)[1]),
                    computed(f"{prefix}.input_scale", "F32", (1,),
                             lambda a=amax[prefix]: torch.tensor([a / FP8_MAX], dtype=torch.float32))]
     write_tensors(result, out, "published fp8")

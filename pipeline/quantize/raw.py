@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.checkpoint.st_format import TensorInfo
@@ -32,3 +35,11 @@ def to_bytes(tensor: torch.Tensor) -> memoryview:
 def read_whole(info: TensorInfo) -> torch.Tensor:
     """One whole tensor, read with pread (memory: the tensor itself)."""
     return to_torch(SourceCheckpoint._pread(info, info.offset, info.nbytes, info.shape), info.dtype, info.shape)
+
+
+def load_tensors(directory: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a (small) checkpoint directory, in memory: for the CPU proofs on tiny models."""
+    tensors = {}
+    for file_name in SourceCheckpoint(directory).files:
+        tensors.update(load_file(Path(directory) / file_name))
+    return tensors

@@ -117,7 +117,7 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     method = "published" if request.from_published else resolve_method(fmt, request.method)
     source = SourceCheckpoint(model_dir)
     if method == "published":
-        published.check_published_config(config, str(model_dir / "config.json"))
+        published.published_block(config, str(model_dir / "config.json"))
     else:
         problems = source_accounting(source, spec)
         if problems:
@@ -139,9 +139,8 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
         files = write_tensors(tensors, temp, f"quantize {fmt.name}")
         shutil.rmtree(export, ignore_errors=True)
         exclude = metadata.exclude_modules(config)
-        source_config = published.without_published_block(config) if method == "published" else config
         files["config.json"] = metadata.write_json(
-            temp / "config.json", metadata.quantized_config(source_config, fmt, exclude, str(model_dir / "config.json")))
+            temp / "config.json", metadata.quantized_config(config, fmt, exclude, str(model_dir / "config.json")))
         files[metadata.HF_QUANT_CONFIG] = metadata.write_json(
             temp / metadata.HF_QUANT_CONFIG, metadata.hf_quant_config(fmt, exclude, quantizer))
         files.update(metadata.copy_side_files(model_dir, temp))
