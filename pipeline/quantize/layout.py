@@ -57,13 +57,22 @@ def linears(spec: ModelSpec) -> Iterator[Linear]:
             yield Linear(role_of(f"{p}.{name}.weight"), shape)
 
 
-def high_precision_names(spec: ModelSpec) -> list[str]:
-    names = ["model.embed_tokens.weight", "model.norm.weight"]
+def high_precision_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """name -> shape of every tensor kept in high precision: embeddings, norms, router, an untied lm_head."""
+    h, d = spec.hidden_size, spec.head_dim
+    shapes = {"model.embed_tokens.weight": (spec.vocab_size, h), "model.norm.weight": (h,)}
     for layer in range(spec.num_layers):
         p = f"model.layers.{layer}"
-        names += [f"{p}.input_layernorm.weight", f"{p}.post_attention_layernorm.weight",
-                  f"{p}.self_attn.query_layernorm.weight", f"{p}.self_attn.key_layernorm.weight", f"{p}.mlp.gate.wg.weight"]
-    return names + ([] if spec.tie_word_embeddings else ["lm_head.weight"])
+        shapes.update({f"{p}.input_layernorm.weight": (h,), f"{p}.post_attention_layernorm.weight": (h,),
+                       f"{p}.self_attn.query_layernorm.weight": (d,), f"{p}.self_attn.key_layernorm.weight": (d,),
+                       f"{p}.mlp.gate.wg.weight": (spec.num_experts, h)})
+    if not spec.tie_word_embeddings:
+        shapes["lm_head.weight"] = (spec.vocab_size, h)
+    return shapes
+
+
+def high_precision_names(spec: ModelSpec) -> list[str]:
+    return list(high_precision_shapes(spec))
 
 
 def expected_names(spec: ModelSpec, fmt: QuantFormat) -> list[str]:
@@ -89,12 +98,13 @@ def check_tensors(tensors: dict[str, TensorInfo], spec: ModelSpec, fmt: QuantFor
             if info.dtype not in dtypes or info.shape not in shapes:
                 problems.append(f"{name}: {info.dtype} {list(info.shape)}, expected {'/'.join(dtypes)} "
                                 f"{' or '.join(str(list(s)) for s in shapes)}")
-    for name in high_precision_names(spec):
+    for name, shape in high_precision_shapes(spec).items():
         info = tensors.get(name)
         if info is None:
             problems.append(f"{name}: missing")
-        elif info.dtype not in HIGH_PRECISION:
-            problems.append(f"{name}: {info.dtype}, expected high precision ({'/'.join(HIGH_PRECISION)})")
+        elif info.dtype not in HIGH_PRECISION or info.shape != shape:
+            problems.append(f"{name}: {info.dtype} {list(info.shape)}, expected high precision "
+                            f"({'/'.join(HIGH_PRECISION)}) {list(shape)}")
     problems += [f"{name}: unexpected tensor (not read by the loader for {fmt.quant_algo})"
                  for name in sorted(set(tensors) - set(expected_names(spec, fmt)))]
     return problems
