@@ -9,7 +9,7 @@ import click
 from pipeline.quantize.formats import FORMATS
 
 METHODS = sorted({method for fmt in FORMATS.values() for method in fmt.methods})
-FORMAT_HELP = "; ".join(f"{fmt.name}: {fmt.about} [{' or '.join(fmt.methods)}]" for fmt in FORMATS.values())
+FORMAT_HELP = "; ".join(f"{fmt.name}: {fmt.about} [{' or '.join(fmt.methods) or 'checked, not written'}]" for fmt in FORMATS.values())
 
 
 @click.command("quantize")

@@ -56,6 +56,8 @@ class QuantizeResult:
 
 
 def resolve_method(fmt: QuantFormat, method: str | None) -> str:
+    if fmt.unavailable:
+        raise PipelineError(f"--format {fmt.name}: not supported by this stage: {fmt.unavailable}")
     if method is None:
         return fmt.methods[0]
     if method not in fmt.methods:
