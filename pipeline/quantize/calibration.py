@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import PipelineError
@@ -26,7 +26,6 @@ class Sample:
     tools: tuple = ()
     enable_thinking: bool | None = None
     text: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def _tool(name: str, description: str, argument: str) -> dict:

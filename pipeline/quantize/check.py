@@ -20,7 +20,6 @@ from pipeline.errors import PipelineError
 from pipeline.model import read_config, spec_from_config
 from pipeline.quantize import calibration
 from pipeline.quantize.emulate import Emulator
-from pipeline.quantize.formats import QuantFormat
 from pipeline.quantize.layout import check_directory, linears
 from pipeline.quantize.raw import load_tensors
 
@@ -57,18 +56,18 @@ class QuantVerifyReport:
         return asdict(self) | {"passed": self.passed}
 
 
-def dequantized(tensors: dict[str, torch.Tensor], prefix: str, fmt: QuantFormat) -> torch.Tensor:
+def dequantized(tensors: dict[str, torch.Tensor], prefix: str) -> torch.Tensor:
     weight, scale = tensors[f"{prefix}.weight"].float(), tensors[f"{prefix}.weight_scale"].float()
     return weight * (scale.reshape(-1, 1) if scale.numel() > 1 else scale.reshape(()))
 
 
-def weight_errors(tensors: dict, source: dict, spec, fmt: QuantFormat) -> dict[str, float]:
+def weight_errors(tensors: dict, source: dict, spec) -> dict[str, float]:
     """prefix -> ||dequantized - source|| / ||source|| for every quantized linear."""
     errors = {}
     for linear in linears(spec):
         prefix = linear.role.prefix
         reference = source[f"{prefix}.weight"].float()
-        errors[prefix] = float((dequantized(tensors, prefix, fmt) - reference).norm() / reference.norm().clamp_min(1e-30))
+        errors[prefix] = float((dequantized(tensors, prefix) - reference).norm() / reference.norm().clamp_min(1e-30))
     return errors
 
 
@@ -120,7 +119,7 @@ def verify_quantized(directory: Path, hf_dir: Path, *, tolerance: float | None =
     config = read_config(Path(directory) / "config.json")
     spec = spec_from_config(config)
     tensors, source = load_tensors(directory), load_tensors(hf_dir)
-    errors = weight_errors(tensors, source, spec, fmt)
+    errors = weight_errors(tensors, source, spec)
     worst = max(errors, key=errors.get)
     runs = continuations(load_reference(hf_dir), prompts(directory, spec.vocab_size, seed))
     theirs = [logits for _, _, logits in runs]

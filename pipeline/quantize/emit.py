@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ import torch
 
 from pipeline.checkpoint.progress import Progress
 from pipeline.checkpoint.source import Cut, SourceCheckpoint
-from pipeline.checkpoint.st_format import ITEMSIZE, header_bytes
-from pipeline.checkpoint.writer import _Output as HashedOutput
+from pipeline.checkpoint.st_format import ITEMSIZE
+from pipeline.checkpoint.writer import write_safetensors
 from pipeline.errors import PipelineError
 from pipeline.quantize.raw import TORCH_DTYPES, st_dtype, to_bytes, to_torch
 
@@ -60,24 +59,6 @@ def shards(tensors: list[OutTensor], max_bytes: int) -> list[list[OutTensor]]:
     return [shard for shard in result if shard]
 
 
-def _write_shard(tensors: list[OutTensor], path: Path, progress: Progress) -> dict:
-    header, sizes = header_bytes([(t.name, t.dtype, t.shape) for t in tensors])
-    with open(path, "wb") as handle:
-        output = HashedOutput(handle)
-        output.write(header)
-        for tensor, size in zip(tensors, sizes, strict=True):
-            start = output.total
-            for piece in tensor.pieces():
-                output.write(piece)
-                progress.update(piece.nbytes)
-            if output.total - start != size:
-                raise PipelineError(f"{path}: internal error: '{tensor.name}' produced {output.total - start} bytes, "
-                                    f"expected {size}")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return {"bytes": output.total, "sha256": output.digest.hexdigest()}
-
-
 def write_tensors(tensors: list[OutTensor], directory: Path, label: str,
                   max_shard_bytes: int = SHARD_BYTES) -> dict[str, dict]:
     """All shards and the index into `directory`; returns {file name: {bytes, sha256}} of the shards."""
@@ -91,7 +72,8 @@ def write_tensors(tensors: list[OutTensor], directory: Path, label: str,
     records, weight_map = {}, {}
     for number, group in enumerate(groups, 1):
         file_name = f"model-{number:05d}-of-{len(groups):05d}.safetensors"
-        records[file_name] = _write_shard(group, directory / file_name, progress)
+        records[file_name] = write_safetensors([(t.name, t.dtype, t.shape, t.pieces) for t in group],
+                                               directory / file_name, progress)
         weight_map.update(dict.fromkeys((t.name for t in group), file_name))
     progress.close()
     index = {"metadata": {"total_size": sum(t.nbytes for t in ordered)}, "weight_map": weight_map}

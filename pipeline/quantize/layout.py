@@ -10,7 +10,6 @@ BF16 source, every source tensor is accounted for.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.checkpoint.st_format import TensorInfo
 from pipeline.errors import PipelineError
-from pipeline.model import ModelSpec, spec_from_config
+from pipeline.model import ModelSpec, read_config, spec_from_config
 from pipeline.quantize import facts
 from pipeline.quantize.formats import QuantFormat, format_of_quant_algo
 from pipeline.quantize.metadata import HF_QUANT_CONFIG
@@ -132,22 +131,10 @@ def check_exclusions(exclude, spec: ModelSpec) -> list[str]:
     return problems
 
 
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found; expected a checkpoint written by `hunyuan-trt quantize`") from None
-    except json.JSONDecodeError as error:
-        raise PipelineError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path}: expected a JSON object")
-    return data
-
-
 def quant_format(directory: Path) -> tuple[QuantFormat, dict]:
     """The format hf_quant_config.json declares, and its `quantization` block."""
     path = Path(directory) / HF_QUANT_CONFIG
-    block = read_json(path).get("quantization")
+    block = read_config(path).get("quantization")
     if not isinstance(block, dict) or not isinstance(block.get("quant_algo"), str):
         raise PipelineError(f"{path}: expected {{'quantization': {{'quant_algo': ..., 'exclude_modules': [...]}}}}")
     if not facts.known_quant_algo(block["quant_algo"]):
@@ -179,7 +166,7 @@ def check_directory(directory: Path, hf_dir: Path | None = None) -> LayoutReport
     """Everything above for one quantized checkpoint directory (and its BF16 source, when given)."""
     directory = Path(directory)
     fmt, block = quant_format(directory)
-    config = read_json(directory / "config.json")
+    config = read_config(directory / "config.json")
     spec = spec_from_config(config, source=str(directory / "config.json"))
     tensors = SourceCheckpoint(directory).tensors
     problems = check_config(config, fmt) + check_exclusions(block.get("exclude_modules"), spec)
