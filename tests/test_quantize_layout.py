@@ -172,3 +172,16 @@ def test_bad_calibration_file_is_one_line_exit_2(run_cli, tmp_path):
     result = run_cli("quantize", "--model-dir", TINY, "--format", "fp8", "--calib-size", "99", "--out", out)
     assert result.exit_code == 2 and "--calib-size: expected 1..18" in result.output
     assert not out.exists()
+
+
+def test_verify_quantized_bad_input_is_one_line_exit_2(run_cli, tmp_path):
+    result = run_cli("verify", "--quantized", tmp_path / "missing", "--hf-dir", TINY)
+    assert result.exit_code == 2 and "missing/hf_quant_config.json: file not found" in result.output
+    result = run_cli("verify", "--hf-dir", TINY)
+    assert result.exit_code == 2 and "exactly one of --checkpoint" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_verify_against_the_wrong_source_fails_the_accounting(published_out, run_cli):
+    result = run_cli("verify", "--quantized", published_out / "q", "--hf-dir", TINY)  # 2-layer vs 3-layer model
+    assert result.exit_code == 1 and "has no counterpart in the quantized checkpoint" in result.output
