@@ -15,16 +15,18 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from pipeline.checkpoint.progress import Progress
 from pipeline.checkpoint.source import Cut, SourceCheckpoint
-from pipeline.checkpoint.st_format import ITEMSIZE
+from pipeline.checkpoint.st_format import CASTS, ITEMSIZE, cast
 from pipeline.checkpoint.writer import write_safetensors
 from pipeline.errors import PipelineError
-from pipeline.quantize.raw import TORCH_DTYPES, st_dtype, to_bytes, to_torch
+
+if TYPE_CHECKING:
+    import torch
 
 INDEX_FILE = "model.safetensors.index.json"
 SHARD_BYTES = 5 * 10**9
@@ -90,18 +92,27 @@ def copied(source: SourceCheckpoint, name: str, dtype: str | None = None) -> Out
         chunks = source.read(name, Cut(0, 0, info.shape[0])) if info.shape else [
             SourceCheckpoint._pread(info, info.offset, info.nbytes, info.shape)]
         for words in chunks:
-            if target == info.dtype:
-                yield memoryview(np.ascontiguousarray(words).reshape(-1).view(np.uint8))
-            else:
-                yield to_bytes(to_torch(words, info.dtype, words.shape).to(TORCH_DTYPES[target]))
+            yield _converted(words, info.dtype, target)
 
     return OutTensor(name, target, info.shape, pieces)
+
+
+def _converted(words: np.ndarray, source: str, target: str) -> memoryview:
+    """Raw words as `target` bytes: as they are, widened with numpy (exact), or narrowed by torch (its rounding).
+    torch is imported only for a narrowing, so relabelling a checkpoint does not pay for it."""
+    if source == target or (source, target) in CASTS:
+        return memoryview(np.ascontiguousarray(cast(words, source, target)).reshape(-1).view(np.uint8))
+    from pipeline.quantize.raw import TORCH_DTYPES, to_bytes, to_torch
+
+    return to_bytes(to_torch(words, source, words.shape).to(TORCH_DTYPES[target]))
 
 
 def computed(name: str, dtype: str, shape: tuple[int, ...], make: Callable[[], torch.Tensor]) -> OutTensor:
     """A tensor computed when it is written (one linear at a time)."""
 
     def pieces() -> Iterator[memoryview]:
+        from pipeline.quantize.raw import st_dtype, to_bytes
+
         tensor = make()
         if tuple(tensor.shape) != tuple(shape) or st_dtype(tensor) != dtype:
             raise PipelineError(f"internal error: '{name}' computed as {st_dtype(tensor)} {list(tensor.shape)}, "

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.model import spec_from_config
+from pipeline.quantize.formats import FP8_MAX
 from pipeline.reference.forward import rms_norm, rope
 
-FP8_MAX = 448.0
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from pipeline.errors import PipelineError, did_you_mean
 
+FP8_MAX = 448.0  # largest float8_e4m3fn
+
 
 @dataclass(frozen=True)
 class QuantFormat:

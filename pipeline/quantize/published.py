@@ -19,16 +19,12 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-import torch
-
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.errors import PipelineError
 from pipeline.model import ModelSpec, spec_from_config
 from pipeline.quantize.emit import OutTensor, computed, copied, write_tensors
-from pipeline.quantize.emulate import FP8_MAX, Emulator
-from pipeline.quantize.formats import FORMATS
+from pipeline.quantize.formats import FORMATS, FP8_MAX
 from pipeline.quantize.layout import expected_names, high_precision_names, linears
-from pipeline.quantize.raw import load_tensors, read_whole
 from pipeline.quantize.roles import linear_of
 
 QUANTIZER = "Tencent AngelSlim FP8 (published scales, relabelled without recalibration)"
@@ -71,18 +67,25 @@ def relabelled(source: SourceCheckpoint, spec: ModelSpec) -> list[OutTensor]:
     return tensors
 
 
-def _fp8_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _fp8_weight(weight):
     """AngelSlim's per-tensor static FP8 of one weight: scale = amax / 448 (shape [1]), weight / scale in e4m3."""
+    import torch
+
     w = weight.to(torch.bfloat16)
     scale = (w.abs().amax().float() / FP8_MAX).reshape(1)
     return (w / scale).to(torch.float8_e4m3fn), scale
 
 
-def input_amax(config: dict, tensors: dict, seed: int) -> dict[str, float]:
+def input_amax(config: dict, directory: Path, seed: int) -> dict[str, float]:
     """Each linear's largest input magnitude over random token sequences, from the emulated BF16 model;
     experts no token reached take their layer's largest."""
+    import torch
+
+    from pipeline.quantize.emulate import Emulator
+    from pipeline.quantize.raw import load_tensors
+
     observer: dict[str, float] = {}
-    emulator = Emulator(config, tensors, None, observer)
+    emulator = Emulator(config, load_tensors(directory), None, observer)
     generator = torch.Generator().manual_seed(seed)
     count, length = CALIBRATION_PROMPTS
     with torch.no_grad():
@@ -100,18 +103,22 @@ def synthetic_input_amax(config: dict, source: SourceCheckpoint, seed: int) -> d
     (benchmarks at real widths need the layout and the bytes, not meaningful activation scales)."""
     if sum(info.nbytes for info in source.tensors.values()) > CALIBRATE_UP_TO:
         return defaultdict(lambda: FIXED_INPUT_AMAX)
-    return input_amax(config, load_tensors(source.model_dir), seed)
+    return input_amax(config, source.model_dir, seed)
 
 
 def write_synthetic(config: dict, bf16_dir: Path, out: Path, seed: int) -> int:
     """Quantize the BF16 checkpoint in `bf16_dir` (written by make-tiny from `config`) into the published
     layout in `out` (an existing empty directory), one linear at a time; returns the number of tensors."""
+    import torch
+
+    from pipeline.quantize.raw import read_whole
+
     spec = spec_from_config(config)
     source = SourceCheckpoint(bf16_dir)
     amax = synthetic_input_amax(config, source, seed)
 
     @lru_cache(maxsize=1)  # a linear's weight and weight_scale are written one after the other
-    def quantized(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def quantized(prefix: str):
         return _fp8_weight(read_whole(source.tensors[f"{prefix}.weight"]))
 
     result = [copied(source, name, "F32" if name.endswith("mlp.gate.wg.weight") else "BF16")

@@ -23,9 +23,7 @@ from pipeline.model import ModelSpec, read_config, spec_from_config
 from pipeline.quantize import calibration, metadata, published
 from pipeline.quantize.emit import OutTensor, computed, copied, write_tensors
 from pipeline.quantize.formats import FORMATS, QuantFormat, get_format
-from pipeline.quantize.int8 import quantize_int8_rows
 from pipeline.quantize.layout import check_directory, expected_names, linears, source_accounting
-from pipeline.quantize.raw import read_whole
 from pipeline.quantize.roles import linear_of, role_of
 
 STREAM_QUANTIZER = "hunyuan-trt per-channel int8 (ModelOpt's arithmetic)"
@@ -91,6 +89,8 @@ def from_export(export: SourceCheckpoint, spec: ModelSpec, fmt: QuantFormat) -> 
 def int8_stream(source: SourceCheckpoint, spec: ModelSpec) -> list[OutTensor]:
     """INT8 weight-only, one linear at a time. High-precision tensors as ModelOpt leaves them in a bf16 load:
     bf16, except the router, which transformers keeps in fp32."""
+    from pipeline.quantize.int8 import quantize_int8_rows
+    from pipeline.quantize.raw import read_whole
 
     @lru_cache(maxsize=1)  # a linear's weight and weight_scale are written one after the other
     def quantized(prefix: str):
