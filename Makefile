@@ -24,7 +24,7 @@ setup: $(VENV)/.installed ## Create .venv and install the package with dev tools
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[serve,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[serve,dev,quantize]'
 	touch $@
 
 ##@ Quality
@@ -68,6 +68,14 @@ build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (
 	$(CLI) plan --profile $(PROFILE)
 	$(CLI) build --profile $(PROFILE) $(if $(MODEL_DIR),--model-dir $(MODEL_DIR)) --out $(BUNDLE) --force
 
+FORMAT ?= fp8
+QUANT_OUT ?= $(WORKSPACE)/quantized-$(FORMAT)
+QUANT_ARGS ?=
+
+quantize: setup ## Quantize MODEL_DIR (BF16; default: embedded hunyuan-tiny) to FORMAT=fp8|int8-wo|w4a8-awq in QUANT_OUT, then verify on CPU (FROM_PUBLISHED=1: relabel Tencent's FP8)
+	$(CLI) quantize --model-dir $(or $(MODEL_DIR),pipeline/data/hunyuan-tiny) $(if $(FROM_PUBLISHED),--from-published,--format $(FORMAT)) --out $(QUANT_OUT) $(QUANT_ARGS)
+	$(if $(or $(HF_DIR),$(if $(MODEL_DIR),,1)),$(CLI) verify --quantized $(QUANT_OUT) --hf-dir $(or $(HF_DIR),pipeline/data/hunyuan-tiny),@echo "verify skipped: give HF_DIR=the BF16 checkpoint (a CPU forward of the full model is not feasible; it runs on tiny models)")
+
 SERVE_PORT ?= 8080
 
 serve: setup ## Serve BUNDLE (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter on SERVE_PORT
@@ -90,7 +98,7 @@ tiny-eval: setup ## Measure hunyuan-tiny on held-out prompts; writes eval.json a
 
 .PHONY: tiny-model tiny-eval
 
-.PHONY: help setup lint test test-fast test-py312 plan build-engine serve smoke demo
+.PHONY: help setup lint test test-fast test-py312 plan build-engine quantize serve smoke demo
 
 ##@ Benchmarks
 BENCH_VENV ?= .venv-bench
@@ -118,10 +126,15 @@ bench-convert: setup ## Convert at A13B widths (~5 GB synthetic in /tmp, deleted
 	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
 	$(PY) benchmarks/bench_convert.py $(BENCH_CONVERT_ARGS)
 
+BENCH_QUANTIZE_ARGS ?=
+bench-quantize: setup ## Quantize stage at A13B widths (synthetic, /tmp, deleted after) vs cp: int8-wo stream and --from-published, ratio, peak RSS
+	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
+	$(PY) benchmarks/bench_quantize.py $(BENCH_QUANTIZE_ARGS)
+
 drills: setup ## Fault drills (replica kill, converter crash, bad input, auth): table in reports/drills.md
 	$(CLI) drills --report reports/drills.md
 
-.PHONY: bench-setup bench bench-overhead bench-convert drills
+.PHONY: bench-setup bench bench-overhead bench-convert bench-quantize drills
 
 ##@ Deploy
 k8s: setup ## Re-render k8s/overlays/<profile>/ and the golden k8s/rendered/<profile>.yaml from the profiles

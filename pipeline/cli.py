@@ -23,6 +23,7 @@ COMMANDS = {
     "tiny": "pipeline.commands.tiny:tiny",
     "convert": "pipeline.commands.convert:convert_cmd",
     "verify": "pipeline.commands.verify:verify_cmd",
+    "quantize": "pipeline.commands.quantize:quantize_cmd",
     "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
     "render": "pipeline.commands.render:render",
     "build": "pipeline.commands.build:build",
@@ -58,5 +59,5 @@ class LazyGroup(click.Group):
 def main():
     """Hunyuan-A13B-Instruct from Hugging Face weights to a TensorRT-LLM service.
 
-    Stages: inspect -> plan -> convert -> verify -> build -> serve -> smoke -> bench.
+    Stages: inspect -> plan -> quantize | convert -> verify -> build -> serve -> smoke -> bench.
     """

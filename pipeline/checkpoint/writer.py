@@ -83,19 +83,26 @@ class _Output:
 def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: Path, progress: Progress,
                stop: threading.Event | None = None) -> dict:
     """Write one rank file; returns its byte count and sha256. Gives up between chunks once `stop` is set."""
-    header, sizes = header_bytes([(t.name, t.dtype, t.shape) for t in tensors])
+    entries = [(t.name, t.dtype, t.shape, lambda t=t: _chunks(t, source)) for t in tensors]
+    return write_safetensors(entries, path, progress, stop)
+
+
+def write_safetensors(entries, path: Path, progress: Progress, stop: threading.Event | None = None) -> dict:
+    """One safetensors file from (name, dtype, shape, chunks) entries, `chunks()` yielding the tensor's bytes
+    in pieces; fsynced, returns its byte count and sha256. Gives up between chunks once `stop` is set."""
+    header, sizes = header_bytes([(name, dtype, shape) for name, dtype, shape, _ in entries])
     with _open_output(path) as handle:
         output = _Output(handle)
         output.write(header)
-        for tensor, size in zip(tensors, sizes, strict=True):
+        for (name, _, _, chunks), size in zip(entries, sizes, strict=True):
             start = output.total
-            for chunk in _chunks(tensor, source):
+            for chunk in chunks():
                 if stop is not None and stop.is_set():
                     raise PipelineError(f"{path}: stopped because another rank failed")
                 output.write(chunk)
                 progress.update(chunk.nbytes)
             if output.total - start != size:
-                raise PipelineError(f"{path}: internal error: '{tensor.name}' produced {output.total - start} bytes, "
+                raise PipelineError(f"{path}: internal error: '{name}' produced {output.total - start} bytes, "
                                     f"expected {size}")
         handle.flush()
         os.fsync(handle.fileno())

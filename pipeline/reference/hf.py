@@ -9,8 +9,9 @@ import torch
 from pipeline.errors import PipelineError
 
 
-def load_reference(hf_dir: Path):
-    """The transformers model in fp32. Its experts are sized from intermediate_size, so the two must agree."""
+def load_reference(hf_dir: Path, dtype: torch.dtype = torch.float32, **load_kwargs):
+    """The transformers model (fp32 unless `dtype`; `load_kwargs` go to from_pretrained). Its experts are sized
+    from intermediate_size, so the two must agree."""
     from transformers import HunYuanMoEV1Config, HunYuanMoEV1ForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -24,8 +25,8 @@ def load_reference(hf_dir: Path):
                             "represent that checkpoint")
     if not getattr(config, "head_dim", None):
         config.head_dim = getattr(config, "attention_head_dim", None) or config.hidden_size // config.num_attention_heads
-    model, info = HunYuanMoEV1ForCausalLM.from_pretrained(hf_dir, config=config, dtype=torch.float32,
-                                                          output_loading_info=True)
+    model, info = HunYuanMoEV1ForCausalLM.from_pretrained(hf_dir, config=config, dtype=dtype,
+                                                          output_loading_info=True, **load_kwargs)
     if info["missing_keys"]:
         raise PipelineError(f"{hf_dir}: transformers found no weights for {sorted(info['missing_keys'])[:3]}")
     return model.eval()
