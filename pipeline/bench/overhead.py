@@ -1,6 +1,11 @@
 """Overhead benchmark: the same aiperf workload direct to a CPU replica, through the adapter, and through
 smg + adapter, in one run; added TTFT/ITL per hop and throughput ratios against direct.
 
+Like with like: the replica is asked for plain text (`plain_text`: letters and digits only), so its raw
+output holds no markup for the adapter to strip or hold back, and every path streams the same visible
+tokens, one per chunk; aiperf counts the tokens it received. A path whose visible output is short fails the
+comparison instead of reporting a hop cost measured on different streams.
+
 Goals (issue "Bench and faults"): added p50 <= 2 ms per hop; throughput >= 0.9x direct at the highest
 concurrency. On the 2-core development machine the client, the replica, the adapter and smg share the cores,
 so the numbers include their CPU contention; they bound the overhead from above.
@@ -16,9 +21,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.bench.aiperf import Workload, run_aiperf
+from pipeline.bench.plain_text import plain_text_bias
 from pipeline.bench.pyspy import Sampler, summary
 from pipeline.bench.pyspy import markdown as profile_table
-from pipeline.bench.results import Cell, load_cells
+from pipeline.bench.results import VISIBLE_FLOOR, Cell, load_cells, visible_osl
 from pipeline.goals import GoalResult, goal_table
 from pipeline.model import SERVED_MODEL_NAME
 from pipeline.outputs import OVERHEAD_REPORT, replaced_directory
@@ -64,7 +70,8 @@ def measure(model_dir: Path, work: Path, tokenizer: Path, plan: OverheadPlan,
     with Topology(cpu_backend(model_dir), work / "logs", replicas=1, adapters=True, gateway_key=key) as chain:
         urls = {"direct": chain.replicas[0].url, "adapter": chain.adapters[0].url, "gateway+adapter": chain.gateway.url}
         base = Workload(url="", model=SERVED_MODEL_NAME, tokenizer=tokenizer, concurrency=plan.concurrency, isl=plan.isl,
-                        osl=plan.osl, requests_per_user=plan.requests_per_user, goodput="")
+                        osl=plan.osl, requests_per_user=plan.requests_per_user, goodput="",
+                        logit_bias=plain_text_bias(tokenizer))
         for round_index in range(plan.repeats):
             for path in PATHS:
                 work_item = replace(base, url=urls[path], api_key=key if "gateway" in path else None)
@@ -89,7 +96,7 @@ def comparison_rows(measured: dict[str, list[Cell]]) -> list[dict]:
         for level, cell in cells.items():
             row = {"path": path, "concurrency": level,
                    "output_tok_s": cell.stat("output_token_throughput"),
-                   "errors_pct": cell.stat("request_error_rate") or 0.0,
+                   "errors_pct": cell.stat("request_error_rate") or 0.0, "visible_osl": visible_osl(cell),
                    "ratio_to_direct": cell.stat("output_token_throughput") / direct[level].stat("output_token_throughput")}
             for label, tag, stat in LATENCIES:
                 row[label] = cell.stat(tag, stat)
@@ -100,9 +107,20 @@ def comparison_rows(measured: dict[str, list[Cell]]) -> list[dict]:
     return rows
 
 
-def goals(rows: list[dict]) -> list[GoalResult]:
+def same_stream_goal(rows: list[dict], osl: int) -> GoalResult:
+    """Every path streamed (nearly) the requested OSL of visible tokens: the hops were compared like with like."""
+    seen = [row["visible_osl"] for row in rows]
+    passed = all(value is not None and value >= VISIBLE_FLOOR * osl for value in seen)
+    measured = ", ".join(f"{row['path']} c={row['concurrency']}: "
+                         f"{'usage-counted' if row['visible_osl'] is None else format(row['visible_osl'], '.1f')}"
+                         for row in rows)
+    return GoalResult("overhead: visible tokens per request, every path", f">= {VISIBLE_FLOOR:.0%} of OSL {osl}",
+                      measured, passed)
+
+
+def goals(rows: list[dict], osl: int) -> list[GoalResult]:
     top = max(row["concurrency"] for row in rows)
-    results = []
+    results = [same_stream_goal(rows, osl)]
     for row in rows:
         if row["path"] == "direct":
             continue
@@ -119,12 +137,13 @@ def goals(rows: list[dict]) -> list[GoalResult]:
 
 def markdown(rows: list[dict]) -> str:
     headers = ["path", "concurrency", *(label for label, *_ in LATENCIES), "TTFT p50 added", "ITL p50 added",
-               "output tok/s", "x direct", "errors %"]
+               "output tok/s", "x direct", "visible tokens", "errors %"]
     lines = ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
     for row in rows:
         added = [("–" if row[f"{k} added"] is None else f"{row[f'{k} added']:+.2f}") for k in ("TTFT p50", "ITL p50")]
         cells = [row["path"], str(row["concurrency"]), *(f"{row[label]:.2f}" for label, *_ in LATENCIES), *added,
-                 f"{row['output_tok_s']:.1f}", f"{row['ratio_to_direct']:.3f}", f"{row['errors_pct']:.1f}"]
+                 f"{row['output_tok_s']:.1f}", f"{row['ratio_to_direct']:.3f}",
+                 "–" if row["visible_osl"] is None else f"{row['visible_osl']:.1f}", f"{row['errors_pct']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -133,8 +152,8 @@ def write_report(out: Path, plan: OverheadPlan, rows: list[dict], work: Path, fo
     """overhead.md (comparison, goals, the adapter profile when `work` holds one), overhead.json and the raw
     aiperf exports moved in from `work`."""
     text = (f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\nISL {plan.isl} / OSL {plan.osl}, "
-            f"thinking off, median of {plan.repeats} rounds per path.\n\n{markdown(rows)}\n"
-            f"## Goals\n\n{goal_table(goals(rows))}")
+            f"thinking off, plain-text output (letters and digits), median of {plan.repeats} rounds per path.\n\n"
+            f"{markdown(rows)}\n## Goals\n\n{goal_table(goals(rows, plan.osl))}")
     with replaced_directory(out, OVERHEAD_REPORT, force) as staging:
         if (work / "adapter.folded").exists():
             shutil.move(str(work / "adapter.folded"), staging / "adapter.folded")

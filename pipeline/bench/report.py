@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pipeline.bench.results import Cell, workload_of
+from pipeline.bench.results import VISIBLE_FLOOR, Cell, short_output, visible_osl, workload_of
 from pipeline.bench.roofline import decode_bound_tok_s
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BENCH_REPORT, replaced_directory
@@ -34,6 +34,8 @@ COLUMNS = (
     ("goodput req/s", "goodput", "avg", "{:.2f}"),
     ("errors %", "request_error_rate", "avg", "{:.1f}"),
 )
+# columns that describe a token stream: not printed for a row whose visible output is short (see results)
+STREAM_TAGS = {"inter_token_latency", "output_token_throughput"}
 
 
 def hardware_label(profile_name: str) -> str:
@@ -44,9 +46,12 @@ def hardware_label(profile_name: str) -> str:
 
 
 def cell_row(cell: Cell, bound: float) -> dict:
-    row = {"concurrency": cell.concurrency}
+    """One table row; a short-output cell's stream columns are None (they measured a few chunks, not a stream)."""
+    short = short_output(cell)
+    row = {"concurrency": cell.concurrency, "visible_osl": visible_osl(cell),
+           "requested_osl": workload_of(cell)["osl"], "short_output": short}
     for _, tag, stat, _ in COLUMNS:
-        row[f"{tag}.{stat}"] = cell.stat(tag, stat)
+        row[f"{tag}.{stat}"] = None if short and tag in STREAM_TAGS else cell.stat(tag, stat)
     output = row["output_token_throughput.avg"]
     row["roofline_tok_s"] = round(bound, 1)
     row["pct_of_roofline"] = round(100 * output / bound, 2) if output is not None and bound else None
@@ -77,12 +82,38 @@ def summarize(profile_name: str, modes: dict[str, list[Cell]]) -> dict:
     }
 
 
-def _fmt(value, pattern: str) -> str:
-    return "–" if value is None else pattern.format(value)
+def _fmt(value, pattern: str, blank: str = "–") -> str:
+    return blank if value is None else pattern.format(value)
+
+
+def _visible(row: dict) -> str:
+    seen = "usage-counted" if row.get("visible_osl") is None else f"{row['visible_osl']:.0f}"
+    return f"{seen} / {row['requested_osl']}"
+
+
+def _cells(row: dict) -> list[str]:
+    blank = "SHORT" if row.get("short_output") else "–"
+    cells = [str(row["concurrency"]), _visible(row)]
+    cells += [_fmt(row[f"{tag}.{stat}"], pattern, blank) for _, tag, stat, pattern in COLUMNS]
+    return cells + [_fmt(row["roofline_tok_s"], "{:,.0f}"), _fmt(row["pct_of_roofline"], "{:.2f}", blank)]
+
+
+def short_note(rows: list[dict]) -> str:
+    """The paragraph under a table with short rows ('' when there are none)."""
+    flagged = [row for row in rows if row.get("short_output")]
+    if not flagged:
+        return ""
+    levels = ", ".join(str(row["concurrency"]) for row in flagged)
+    worst = min(flagged, key=lambda row: row["visible_osl"])
+    return (f"**SHORT (concurrency {levels})**: the client saw {worst['visible_osl']:.1f} of the "
+            f"{worst['requested_osl']} requested output tokens per request (below {VISIBLE_FLOOR:.0%}), so these "
+            "rows measured a few chunks, not a token stream; ITL and token throughput are left out. Use prompts "
+            "the model answers at length, or (CPU stand-in) `--plain-text`.\n")
 
 
 def markdown(summary: dict) -> str:
-    headers = ["concurrency", *(header for header, *_ in COLUMNS), "roofline tok/s", "% of roofline"]
+    headers = ["concurrency", "visible / requested OSL", *(header for header, *_ in COLUMNS), "roofline tok/s",
+               "% of roofline"]
     lines = [f"# Benchmark: {summary['profile']} ({summary['hardware']})", "",
              f"Target `{summary['url']}`, model `{summary['model']}`, ISL {summary['isl']} / OSL {summary['osl']}"
              f", goodput SLO `{summary['goodput_slo'] or 'none'}`, aiperf {summary['aiperf_version']}, "
@@ -90,12 +121,9 @@ def markdown(summary: dict) -> str:
     for mode, rows in summary["modes"].items():
         lines += [f"## thinking {mode}", "", "| " + " | ".join(headers) + " |",
                   "|" + "---:|" * len(headers)]
-        for row in rows:
-            cells = [str(row["concurrency"])]
-            cells += [_fmt(row[f"{tag}.{stat}"], pattern) for _, tag, stat, pattern in COLUMNS]
-            cells += [_fmt(row["roofline_tok_s"], "{:,.0f}"), _fmt(row["pct_of_roofline"], "{:.2f}")]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
+        note = short_note(rows)
+        lines += ["", note] if note else [""]
     return "\n".join(lines)
 
 

@@ -14,6 +14,9 @@ from pipeline.errors import PipelineError
 
 EXPORT_NAME = "profile_export_aiperf.json"
 SUPPORTED_SCHEMA = "1."
+# A cell whose visible output averages below this share of the requested OSL did not measure a token stream
+# (e.g. an answer of a few tokens that arrives in one chunk: TTFT = latency, ITL 0); its report row is flagged.
+VISIBLE_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,17 @@ def workload_of(cell: Cell) -> dict:
     return {"url": ", ".join(endpoint.get("urls") or []), "model": models[0].get("name", ""),
             "isl": int((prompts.get("isl") or {}).get("mean", 0)), "osl": int((prompts.get("osl") or {}).get("mean", 0)),
             "goodput": " ".join(f"{tag}:{value:g}" for tag, value in slos.items())}
+
+
+def visible_osl(cell: Cell) -> float | None:
+    """Mean output tokens per request as the client saw them; None when aiperf counted the server's `usage`
+    (which includes what the adapter strips or drops) instead of tokenizing the received text."""
+    if (cell.config.get("endpoint") or {}).get("use_server_token_count", False):
+        return None
+    return cell.stat("output_sequence_length")
+
+
+def short_output(cell: Cell) -> bool:
+    """True when the visible output is much shorter than the requested OSL (see VISIBLE_FLOOR)."""
+    visible, requested = visible_osl(cell), workload_of(cell)["osl"]
+    return visible is not None and requested > 0 and visible < VISIBLE_FLOOR * requested

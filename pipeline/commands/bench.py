@@ -16,6 +16,7 @@ import click
 import requests
 
 from pipeline.bench.aiperf import THINKING_KWARGS, Workload, check_tokenizer, run_aiperf
+from pipeline.bench.plain_text import plain_text_bias
 from pipeline.bench.report import summarize, write_report
 from pipeline.bench.results import load_cells
 from pipeline.errors import PipelineError
@@ -73,11 +74,12 @@ def run_modes(base: Workload, modes: tuple[str, ...], work_dir: Path) -> dict[st
 
 def live_exports(url: str, api_key: str | None, shape: dict, work_dir: Path) -> dict[str, Path]:
     """Run aiperf once per thinking mode against `url`; `shape` holds the workload options of the command."""
-    base = Workload(url=url.rstrip("/"), model=shape["model"] or served_model(url, api_key),
-                    tokenizer=check_tokenizer(shape["tokenizer"] or default_tokenizer(shape["profile"])),
+    tokenizer = check_tokenizer(shape["tokenizer"] or default_tokenizer(shape["profile"]))
+    base = Workload(url=url.rstrip("/"), model=shape["model"] or served_model(url, api_key), tokenizer=tokenizer,
                     concurrency=parse_ints("--concurrency", shape["concurrency"]), isl=shape["isl"], osl=shape["osl"],
                     requests_per_user=shape["requests_per_user"], goodput=shape["goodput"], api_key=api_key,
-                    trust_remote_code=shape["trust_remote_code"])
+                    trust_remote_code=shape["trust_remote_code"],
+                    logit_bias=plain_text_bias(tokenizer) if shape["plain_text"] else None)
     return run_modes(base, parse_modes(shape["thinking"]), work_dir)
 
 
@@ -111,6 +113,9 @@ def chain_exports(replicas: int, model_dir: Path, api_key: str | None, shape: di
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None,
               help="HF model directory with the tokenizer (default: the embedded tiny model for cpu profiles).")
 @click.option("--trust-remote-code", is_flag=True, help="Let aiperf run the tokenizer's custom code (real A13B).")
+@click.option("--plain-text", is_flag=True,
+              help="Ask for output of letters and digits only (logit_bias), so every generated token is visible "
+                   "and answers run to --osl (the CPU stand-in's tiny model answers in a few tokens otherwise).")
 @click.option("--api-key", envvar="HUNYUAN_TRT_API_KEY", default=None, help="Bearer key (env HUNYUAN_TRT_API_KEY).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report directory (default: reports/bench/<profile>).")
