@@ -157,24 +157,26 @@ def bench(url, cpu_chain, model_dir, api_key, out, force, from_export, **shape):
 @click.option("--osl", default=32, show_default=True, type=click.IntRange(min=1), help="Output tokens per request.")
 @click.option("--requests-per-user", default=6, show_default=True, type=click.IntRange(min=1),
               help="Requests per concurrent user at each level.")
-@click.option("--repeats", default=2, show_default=True, type=click.IntRange(min=1),
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1),
               help="Rounds over the three paths; the report shows the median of each statistic.")
+@click.option("--paired-requests", default=30, show_default=True, type=click.IntRange(min=2),
+              help="Requests per path and round in the paired probe (concurrency 1, the paths taking turns).")
 @click.option("--profile-adapter", is_flag=True,
               help="Sample the adapter with py-spy during the adapter run; top frames go into overhead.md.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/overhead"), show_default=True,
               help="Directory for overhead.md, overhead.json and the raw aiperf exports.")
 @click.option("--force", is_flag=True,
               help="Replace --out even if it is not an overhead report (never /, home or the current directory).")
-def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, profile_adapter, out, force):
+def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, paired_requests, profile_adapter,
+                   out, force):
     """The same aiperf load direct to a CPU replica, via the adapter, via smg + adapter: added latency per hop."""
-    from pipeline.bench.overhead import OverheadPlan, comparison_rows, measure, write_report
+    from pipeline.bench.overhead import OverheadPlan, measure, write_report
     from pipeline.topology import check_model_dir
 
-    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user, repeats)
+    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user, repeats, paired_requests)
     tokenizer = check_tokenizer(check_model_dir(model_dir))
     check_target(out, OVERHEAD_REPORT, force, [model_dir])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
-        rows = comparison_rows(measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter))
-        write_report(out, plan, rows, Path(tmp), force)
+        write_report(out, plan, measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter), Path(tmp), force)
     click.echo((out / "overhead.md").read_text())
