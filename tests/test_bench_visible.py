@@ -87,3 +87,19 @@ def test_plain_text_needs_a_tokenizer_json(tmp_path):
 
     with pytest.raises(PipelineError, match="tokenizer.json"):
         plain_text_bias(tmp_path)
+
+
+def test_report_names_the_command_with_the_key_masked():
+    from pipeline.commands.bench import command_line
+
+    line = command_line(["bench", "--url", "http://gw", "--api-key", "sk-secret", "--concurrency", "1,4"])
+    assert line == "hunyuan-trt bench --url http://gw --api-key '***' --concurrency 1,4"
+    assert "sk-secret" not in command_line(["bench", "--api-key=sk-secret"])
+
+
+def test_re_rendered_report_keeps_the_measuring_command(run_cli, tmp_path):
+    export = client_counted(tmp_path, 31.0)
+    (export / "summary.json").write_text(json.dumps({"command": "hunyuan-trt bench --cpu-chain 2 --plain-text"}))
+    table, summary = render(run_cli, export, tmp_path / "again")
+    assert summary["command"] == "hunyuan-trt bench --cpu-chain 2 --plain-text"
+    assert "Measured with `hunyuan-trt bench --cpu-chain 2 --plain-text`." in table

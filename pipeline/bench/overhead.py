@@ -215,12 +215,14 @@ def probe_markdown(probe_rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(out: Path, plan: OverheadPlan, measured: Measured, work: Path, force: bool = False) -> Path:
+def write_report(out: Path, plan: OverheadPlan, measured: Measured, work: Path, command: str = "",
+                 force: bool = False) -> Path:
     """overhead.md (aiperf comparison, paired probe, goals, the adapter profile when `work` holds one),
     overhead.json and the raw aiperf exports moved in from `work`."""
     rows, probe_rows = comparison_rows(measured.cells), paired_rows(measured.paired)
     text = (f"# Overhead: direct vs adapter vs smg + adapter (CPU stand-in)\n\nISL {plan.isl} / OSL {plan.osl}, "
-            f"thinking off, plain-text output (letters and digits), {plan.repeats} rounds.\n\n"
+            f"thinking off, plain-text output (letters and digits), {plan.repeats} rounds. Measured with "
+            f"`{command}`.\n\n"
             f"## aiperf (median of the rounds; added = against the path one hop shorter)\n\n{markdown(rows)}\n"
             f"## Paired probe, concurrency 1 ({plan.paired_requests} requests per path and round, paths taking "
             f"turns; median over rounds of each round's median)\n\n{probe_markdown(probe_rows)}\n"

@@ -58,7 +58,7 @@ def cell_row(cell: Cell, bound: float) -> dict:
     return row
 
 
-def summarize(profile_name: str, modes: dict[str, list[Cell]]) -> dict:
+def summarize(profile_name: str, modes: dict[str, list[Cell]], command: str = "") -> dict:
     """The JSON summary: profile, planner numbers, roofline per concurrency and one row per cell.
 
     The workload (url, model, ISL/OSL, SLOs) is read back from aiperf's own record of the first cell.
@@ -71,7 +71,7 @@ def summarize(profile_name: str, modes: dict[str, list[Cell]]) -> dict:
                    for cell in cells] for mode, cells in modes.items()}
     versions = sorted({cell.aiperf_version for cells in modes.values() for cell in cells})
     return {
-        "profile": profile_name, "slug": profile.slug, "hardware": hardware_label(profile_name),
+        "profile": profile_name, "slug": profile.slug, "hardware": hardware_label(profile_name), "command": command,
         "url": work["url"], "model": work["model"], "isl": work["isl"], "osl": work["osl"],
         "goodput_slo": work["goodput"],
         "aiperf_version": ", ".join(versions), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -118,6 +118,8 @@ def markdown(summary: dict) -> str:
              f"Target `{summary['url']}`, model `{summary['model']}`, ISL {summary['isl']} / OSL {summary['osl']}"
              f", goodput SLO `{summary['goodput_slo'] or 'none'}`, aiperf {summary['aiperf_version']}, "
              f"{summary['measured_at']}.", ""]
+    if summary.get("command"):
+        lines += [f"Measured with `{summary['command']}`.", ""]
     for mode, rows in summary["modes"].items():
         lines += [f"## thinking {mode}", "", "| " + " | ".join(headers) + " |",
                   "|" + "---:|" * len(headers)]

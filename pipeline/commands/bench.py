@@ -7,8 +7,11 @@ levels; then a markdown table, PNG plots and summary.json with the profile's pla
 
 from __future__ import annotations
 
+import json
 import secrets
+import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -43,6 +46,20 @@ def parse_modes(text: str) -> tuple[str, ...]:
     if not modes or unknown:
         raise PipelineError(f"--thinking '{text}': expected a comma-separated subset of {', '.join(THINKING_KWARGS)}")
     return modes
+
+
+def command_line(argv: list[str]) -> str:
+    """The command as typed (`hunyuan-trt ...`), an --api-key value masked, for the report."""
+    shown = ["***" if previous == "--api-key" else arg for previous, arg in zip(["", *argv], argv, strict=False)]
+    return shlex.join(["hunyuan-trt", *(arg if not arg.startswith("--api-key=") else "--api-key=***" for arg in shown)])
+
+
+def recorded_command(from_export: Path) -> str:
+    """The command that measured an earlier report (its summary.json), '' when it recorded none."""
+    try:
+        return json.loads((from_export / "summary.json").read_text()).get("command", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def served_model(url: str, api_key: str | None) -> str:
@@ -143,7 +160,8 @@ def bench(url, cpu_chain, model_dir, api_key, out, force, from_export, **shape):
             dirs = chain_exports(cpu_chain, model_dir, api_key, shape, work)
         else:
             dirs = live_exports(url, api_key, shape, work / "aiperf")
-        summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()})
+        command = recorded_command(from_export) if from_export else command_line(sys.argv[1:])
+        summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()}, command)
         write_report(summary, out, {"aiperf": work / "aiperf"}, force)
     click.echo((out / "report.md").read_text())
     click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
@@ -178,5 +196,6 @@ def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats,
     check_target(out, OVERHEAD_REPORT, force, [model_dir])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
-        write_report(out, plan, measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter), Path(tmp), force)
+        measured = measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter)
+        write_report(out, plan, measured, Path(tmp), command_line(sys.argv[1:]), force)
     click.echo((out / "overhead.md").read_text())
