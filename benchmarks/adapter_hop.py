@@ -5,7 +5,7 @@ probe of `hunyuan-trt bench-overhead`, pipeline/bench/paired.py).
 With no model behind it the stub's own time to first byte is well under a millisecond and steady, so the
 difference is the adapter's: its HTTP server, the parse and the upstream client, plus waiting for a core on a
 busy machine. Also prints the CPU time per request of the adapter and of the stub (Linux /proc; the stub, a
-minimal asyncio server writing the same chunks, serves the requests of both paths), and with --cprofile FILE runs the
+minimal asyncio server writing the same chunks, serves the requests of both paths and is counted per request), and with --cprofile FILE runs the
 adapter under cProfile on a CPU-time clock (preemption by other processes is not counted) and prints its top
 functions. Usage:
 
@@ -115,15 +115,15 @@ def main() -> None:
             for round_index in range(args.rounds):
                 before = {name: cpu_seconds(process.pid) for name, process in (("adapter", adapter), ("stub", stub))}
                 samples = probe(clients, body, args.requests)
-                cpu_ms = {name: 1000 * (cpu_seconds(process.pid) - before[name]) / (args.requests + 2)
+                served = {"adapter": args.requests + 2, "stub": 2 * (args.requests + 2)}  # + 2 warm-up turns
+                cpu_ms = {name: 1000 * (cpu_seconds(process.pid) - before[name]) / served[name]
                           for name, process in (("adapter", adapter), ("stub", stub))}
                 medians = {path: statistics.median(s.first_byte_ms for s in samples[path]) for path in clients}
                 print(f"round {round_index + 1}: first byte p50 stub {medians['stub']:.2f} ms, adapter "
                       f"{medians['adapter']:.2f} ms; added (paired median) "
                       f"{added(samples, 'adapter', 'stub', 'first_byte_ms'):+.2f} ms first byte, "
                       f"{added(samples, 'adapter', 'stub', 'gap_ms'):+.3f} ms chunk gap; "
-                      f"CPU per request ({CHUNKS} chunks): adapter {cpu_ms['adapter']:.2f} ms, stub {cpu_ms['stub']:.2f} ms "
-                      "(the stub serves both paths' requests)")
+                      f"CPU per request ({CHUNKS} chunks): adapter {cpu_ms['adapter']:.2f} ms, stub {cpu_ms['stub']:.2f} ms")
             if args.cprofile:
                 adapter.kill(signal.SIGINT)  # uvicorn shuts down; the child writes the profile
                 adapter.process.wait(30)
