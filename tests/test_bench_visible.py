@@ -20,14 +20,18 @@ FIXTURE = Path(__file__).parent / "fixtures" / "bench_aiperf"
 REQUESTED_OSL = 32  # the fixture's --osl
 
 
-def client_counted(tmp_path: Path, visible_tokens: float) -> Path:
-    """A copy of the fixture as if aiperf had tokenized the received text and seen `visible_tokens` per request."""
-    copy = tmp_path / f"export-{visible_tokens}"
+def client_counted(tmp_path: Path, visible_tokens: float, one_chunk: bool = False) -> Path:
+    """A copy of the fixture as if aiperf had tokenized the received text and seen `visible_tokens` per request;
+    with `one_chunk`, every answer arrived as one visible chunk (aiperf then records no time to second token)."""
+    copy = tmp_path / f"export-{visible_tokens}-{one_chunk}"
     shutil.copytree(FIXTURE, copy)
     for path in copy.glob("aiperf/*/*/profile_export_aiperf.json"):
         export = json.loads(path.read_text())
         export["input_config"]["endpoint"]["use_server_token_count"] = False
         export["output_sequence_length"].update(avg=visible_tokens, p50=visible_tokens)
+        if one_chunk:
+            del export["time_to_second_token"]
+            export["inter_token_latency"].update(avg=0.0, p50=0.0)
         path.write_text(json.dumps(export))
     return copy
 
@@ -41,26 +45,36 @@ def render(run_cli, export: Path, out: Path) -> tuple[str, dict]:
 def test_short_visible_output_is_flagged_instead_of_printing_itl(run_cli, tmp_path):
     table, summary = render(run_cli, client_counted(tmp_path, 3.0), tmp_path / "short")
     for row in summary["modes"]["off"]:
-        assert row["short_output"] is True and row["visible_osl"] == 3.0 and row["requested_osl"] == REQUESTED_OSL
+        assert row["flag"] == "the client saw 3.0 of the 32 requested output tokens per request"
+        assert row["visible_osl"] == 3.0 and row["requested_osl"] == REQUESTED_OSL
         assert row["inter_token_latency.p50"] is None and row["output_token_throughput.avg"] is None
         assert row["time_to_first_token.p50"] is not None  # what was measured is still reported
-    assert "**SHORT (concurrency 1, 4, 16)**" in table and "3.0 of the 32 requested" in table
-    assert "| 1 | 3 / 32 |" in table and "| SHORT |" in table
+    assert "**FLAGGED** (concurrency 1: the client saw 3.0 of the 32 requested" in table
+    assert "| 1 | 3 / 32 |" in table and "| FLAGGED |" in table
+
+
+def test_answers_in_one_chunk_are_flagged_even_at_full_length(run_cli, tmp_path):
+    """The trained tiny model through the adapter, thinking off: 55 of 64 tokens, all in one chunk, ITL 0."""
+    table, summary = render(run_cli, client_counted(tmp_path, 31.0, one_chunk=True), tmp_path / "one-chunk")
+    for row in summary["modes"]["off"]:
+        assert row["flag"] == "100% of the answers arrived as one visible chunk"
+        assert row["inter_token_latency.p50"] is None
+    assert "| 0.00 |" not in table and "| FLAGGED |" in table
 
 
 def test_normal_visible_output_is_not_flagged(run_cli, tmp_path):
     table, summary = render(run_cli, client_counted(tmp_path, 31.0), tmp_path / "normal")
     rows = summary["modes"]["off"]
-    assert not any(row["short_output"] for row in rows)
+    assert not any(row["flag"] for row in rows)
     assert all(row["inter_token_latency.p50"] is not None for row in rows)
-    assert "SHORT" not in table and "| 1 | 31 / 32 |" in table
+    assert "FLAGGED" not in table and "| 1 | 31 / 32 |" in table
 
 
 def test_server_counted_export_is_not_claimed_visible():
-    from pipeline.bench.results import short_output
+    from pipeline.bench.results import stream_flag, visible_osl
 
-    cells = load_cells(FIXTURE / "aiperf" / "off")  # recorded with --use-server-token-count
-    assert not any(short_output(cell) for cell in cells)
+    cells = load_cells(FIXTURE / "aiperf" / "off")  # recorded with --use-server-token-count, streamed normally
+    assert all(visible_osl(cell) is None and stream_flag(cell) == "" for cell in cells)
 
 
 def test_aiperf_counts_the_received_text_and_carries_the_bias():

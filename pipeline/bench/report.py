@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pipeline.bench.results import VISIBLE_FLOOR, Cell, short_output, visible_osl, workload_of
+from pipeline.bench.results import Cell, stream_flag, visible_osl, workload_of
 from pipeline.bench.roofline import decode_bound_tok_s
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BENCH_REPORT, replaced_directory
@@ -34,7 +34,7 @@ COLUMNS = (
     ("goodput req/s", "goodput", "avg", "{:.2f}"),
     ("errors %", "request_error_rate", "avg", "{:.1f}"),
 )
-# columns that describe a token stream: not printed for a row whose visible output is short (see results)
+# columns that describe a token stream: not printed for a flagged row (see results.stream_flag)
 STREAM_TAGS = {"inter_token_latency", "output_token_throughput"}
 
 
@@ -46,12 +46,12 @@ def hardware_label(profile_name: str) -> str:
 
 
 def cell_row(cell: Cell, bound: float) -> dict:
-    """One table row; a short-output cell's stream columns are None (they measured a few chunks, not a stream)."""
-    short = short_output(cell)
+    """One table row; a flagged cell's stream columns are None (they measured a few chunks, not a stream)."""
+    flag = stream_flag(cell)
     row = {"concurrency": cell.concurrency, "visible_osl": visible_osl(cell),
-           "requested_osl": workload_of(cell)["osl"], "short_output": short}
+           "requested_osl": workload_of(cell)["osl"], "flag": flag}
     for _, tag, stat, _ in COLUMNS:
-        row[f"{tag}.{stat}"] = None if short and tag in STREAM_TAGS else cell.stat(tag, stat)
+        row[f"{tag}.{stat}"] = None if flag and tag in STREAM_TAGS else cell.stat(tag, stat)
     output = row["output_token_throughput.avg"]
     row["roofline_tok_s"] = round(bound, 1)
     row["pct_of_roofline"] = round(100 * output / bound, 2) if output is not None and bound else None
@@ -92,23 +92,20 @@ def _visible(row: dict) -> str:
 
 
 def _cells(row: dict) -> list[str]:
-    blank = "SHORT" if row.get("short_output") else "–"
+    blank = "FLAGGED" if row.get("flag") else "–"
     cells = [str(row["concurrency"]), _visible(row)]
     cells += [_fmt(row[f"{tag}.{stat}"], pattern, blank) for _, tag, stat, pattern in COLUMNS]
     return cells + [_fmt(row["roofline_tok_s"], "{:,.0f}"), _fmt(row["pct_of_roofline"], "{:.2f}", blank)]
 
 
-def short_note(rows: list[dict]) -> str:
-    """The paragraph under a table with short rows ('' when there are none)."""
-    flagged = [row for row in rows if row.get("short_output")]
+def flag_note(rows: list[dict]) -> str:
+    """The paragraph under a table with flagged rows ('' when there are none)."""
+    flagged = [f"concurrency {row['concurrency']}: {row['flag']}" for row in rows if row.get("flag")]
     if not flagged:
         return ""
-    levels = ", ".join(str(row["concurrency"]) for row in flagged)
-    worst = min(flagged, key=lambda row: row["visible_osl"])
-    return (f"**SHORT (concurrency {levels})**: the client saw {worst['visible_osl']:.1f} of the "
-            f"{worst['requested_osl']} requested output tokens per request (below {VISIBLE_FLOOR:.0%}), so these "
-            "rows measured a few chunks, not a token stream; ITL and token throughput are left out. Use prompts "
-            "the model answers at length, or (CPU stand-in) `--plain-text`.\n")
+    return (f"**FLAGGED** ({'; '.join(flagged)}): these rows measured a few chunks, not a token stream, so ITL, "
+            "token throughput and % of roofline are left out. Use prompts the model answers at length, or "
+            "(CPU stand-in) `--plain-text`.\n")
 
 
 def markdown(summary: dict) -> str:
@@ -124,7 +121,7 @@ def markdown(summary: dict) -> str:
         lines += [f"## thinking {mode}", "", "| " + " | ".join(headers) + " |",
                   "|" + "---:|" * len(headers)]
         lines += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
-        note = short_note(rows)
+        note = flag_note(rows)
         lines += ["", note] if note else [""]
     return "\n".join(lines)
 
