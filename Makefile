@@ -115,10 +115,10 @@ CPU_CHAIN ?=
 
 bench: setup bench-setup ## aiperf against URL (or CPU_CHAIN=2: start the demo chain) for PROFILE; reports/bench/PROFILE
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf HUNYUAN_TRT_API_KEY="$(API_KEY)" \
-	  $(CLI) bench $(if $(CPU_CHAIN),--cpu-chain $(CPU_CHAIN),--url $(URL)) --profile $(PROFILE) \
+	  $(CLI) bench $(if $(CPU_CHAIN),--cpu-chain $(CPU_CHAIN) --plain-text,--url $(URL)) --profile $(PROFILE) \
 	  --concurrency $(CONCURRENCY) $(BENCH_ARGS)
 
-bench-overhead: setup bench-setup ## Same aiperf load direct, via adapter, via gateway+adapter (CPU stand-in)
+bench-overhead: setup bench-setup ## Direct vs adapter vs gateway+adapter on the same visible tokens: aiperf + paired probe (CPU stand-in)
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)
 
 BENCH_CONVERT_ARGS ?=

@@ -34,5 +34,16 @@ def test_empty_profile_is_a_clear_error(tmp_path):
 
 def test_missing_py_spy_names_the_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))  # nor next to the interpreter
     with pytest.raises(PipelineError, match="pip install py-spy"):
         Sampler(1, tmp_path / "out.folded")
+
+
+def test_py_spy_next_to_the_interpreter_is_found_without_path(monkeypatch, tmp_path):
+    """`.venv/bin/hunyuan-trt bench-overhead --profile-adapter` runs with .venv/bin off PATH."""
+    binary = tmp_path / "py-spy"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    assert Sampler(1, tmp_path / "out.folded").argv[0] == str(binary)

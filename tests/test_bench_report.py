@@ -72,7 +72,7 @@ def test_from_export_writes_table_plots_and_summary(run_cli, tmp_path):
     table = (out / "report.md").read_text()
     assert table.count("\n| 16 |") == 2 and "## thinking on" in table
     first_ttft = f"{raw_export('off', 1)['time_to_first_token']['p50']:.1f}"
-    assert f"| 1 | {first_ttft} |" in table
+    assert f"| 1 | usage-counted / 32 | {first_ttft} |" in table
     assert (out / "aiperf" / "off").is_dir()  # the raw exports travel with the report
 
 
@@ -134,7 +134,6 @@ def test_aiperf_command_line_carries_mode_key_and_quiet_flags(monkeypatch):
     assert argv[argv.index("--request-count") + 1] == "8,32"
     assert argv[argv.index("--ui-type") + 1] == "none" and "--no-gpu-telemetry" in argv
     assert "--sweep-type" in argv and argv[argv.index("--goodput") + 1] == "time_to_first_token:100"
-    assert "--use-server-token-count" in argv
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "HF_HUB_OFFLINE" not in aiperf_env()
 

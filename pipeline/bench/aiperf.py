@@ -41,8 +41,11 @@ class Workload:
     api_key: str | None = None
     ignore_eos: bool = True
     trust_remote_code: bool = False
-    server_token_count: bool = True  # count tokens from the server's `usage`, not by re-tokenizing the text
+    # False: aiperf counts output tokens by tokenizing the text it received, i.e. the visible stream (content
+    # and reasoning) rather than the server's `usage`, which also counts what the adapter strips or drops
+    server_token_count: bool = False
     seed: int = 1
+    logit_bias: dict | None = None  # e.g. `plain_text.plain_text_bias`: raw output without markup
 
     def request_counts(self) -> list[int]:
         """Requests per concurrency level: enough that every simulated user sends several."""
@@ -50,7 +53,8 @@ class Workload:
 
     def extra_inputs(self) -> dict:
         extra = {"chat_template_kwargs": THINKING_KWARGS[self.thinking]}
-        return extra | ({"ignore_eos": True} if self.ignore_eos else {})
+        extra |= {"ignore_eos": True} if self.ignore_eos else {}
+        return extra | ({"logit_bias": self.logit_bias} if self.logit_bias else {})
 
 
 def find_aiperf() -> Path:

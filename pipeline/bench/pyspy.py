@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +21,8 @@ RATE_HZ = 200
 
 class Sampler:
     def __init__(self, pid: int, out: Path):
-        binary = shutil.which("py-spy")
+        # the dev extra installs py-spy next to this interpreter, which need not be on PATH (.venv/bin/hunyuan-trt)
+        binary = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
         if binary is None:
             raise PipelineError("--profile-adapter needs py-spy: pip install py-spy (it is in the dev extra)")
         self.out = Path(out)

@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pipeline.bench.results import Cell, workload_of
+from pipeline.bench.results import Cell, stream_flag, visible_osl, workload_of
 from pipeline.bench.roofline import decode_bound_tok_s
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BENCH_REPORT, replaced_directory
@@ -34,6 +34,8 @@ COLUMNS = (
     ("goodput req/s", "goodput", "avg", "{:.2f}"),
     ("errors %", "request_error_rate", "avg", "{:.1f}"),
 )
+# columns that describe a token stream: not printed for a flagged row (see results.stream_flag)
+STREAM_TAGS = {"inter_token_latency", "output_token_throughput"}
 
 
 def hardware_label(profile_name: str) -> str:
@@ -44,16 +46,19 @@ def hardware_label(profile_name: str) -> str:
 
 
 def cell_row(cell: Cell, bound: float) -> dict:
-    row = {"concurrency": cell.concurrency}
+    """One table row; a flagged cell's stream columns are None (they measured a few chunks, not a stream)."""
+    flag = stream_flag(cell)
+    row = {"concurrency": cell.concurrency, "visible_osl": visible_osl(cell),
+           "requested_osl": workload_of(cell)["osl"], "flag": flag}
     for _, tag, stat, _ in COLUMNS:
-        row[f"{tag}.{stat}"] = cell.stat(tag, stat)
+        row[f"{tag}.{stat}"] = None if flag and tag in STREAM_TAGS else cell.stat(tag, stat)
     output = row["output_token_throughput.avg"]
     row["roofline_tok_s"] = round(bound, 1)
     row["pct_of_roofline"] = round(100 * output / bound, 2) if output is not None and bound else None
     return row
 
 
-def summarize(profile_name: str, modes: dict[str, list[Cell]]) -> dict:
+def summarize(profile_name: str, modes: dict[str, list[Cell]], command: str = "") -> dict:
     """The JSON summary: profile, planner numbers, roofline per concurrency and one row per cell.
 
     The workload (url, model, ISL/OSL, SLOs) is read back from aiperf's own record of the first cell.
@@ -66,7 +71,7 @@ def summarize(profile_name: str, modes: dict[str, list[Cell]]) -> dict:
                    for cell in cells] for mode, cells in modes.items()}
     versions = sorted({cell.aiperf_version for cells in modes.values() for cell in cells})
     return {
-        "profile": profile_name, "slug": profile.slug, "hardware": hardware_label(profile_name),
+        "profile": profile_name, "slug": profile.slug, "hardware": hardware_label(profile_name), "command": command,
         "url": work["url"], "model": work["model"], "isl": work["isl"], "osl": work["osl"],
         "goodput_slo": work["goodput"],
         "aiperf_version": ", ".join(versions), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -77,25 +82,47 @@ def summarize(profile_name: str, modes: dict[str, list[Cell]]) -> dict:
     }
 
 
-def _fmt(value, pattern: str) -> str:
-    return "–" if value is None else pattern.format(value)
+def _fmt(value, pattern: str, blank: str = "–") -> str:
+    return blank if value is None else pattern.format(value)
+
+
+def _visible(row: dict) -> str:
+    seen = "usage-counted" if row.get("visible_osl") is None else f"{row['visible_osl']:.0f}"
+    return f"{seen} / {row['requested_osl']}"
+
+
+def _cells(row: dict) -> list[str]:
+    blank = "FLAGGED" if row.get("flag") else "–"
+    cells = [str(row["concurrency"]), _visible(row)]
+    cells += [_fmt(row[f"{tag}.{stat}"], pattern, blank) for _, tag, stat, pattern in COLUMNS]
+    return cells + [_fmt(row["roofline_tok_s"], "{:,.0f}"), _fmt(row["pct_of_roofline"], "{:.2f}", blank)]
+
+
+def flag_note(rows: list[dict]) -> str:
+    """The paragraph under a table with flagged rows ('' when there are none)."""
+    flagged = [f"concurrency {row['concurrency']}: {row['flag']}" for row in rows if row.get("flag")]
+    if not flagged:
+        return ""
+    return (f"**FLAGGED** ({'; '.join(flagged)}): these rows measured a few chunks, not a token stream, so ITL, "
+            "token throughput and % of roofline are left out. Use prompts the model answers at length, or "
+            "(CPU stand-in) `--plain-text`.\n")
 
 
 def markdown(summary: dict) -> str:
-    headers = ["concurrency", *(header for header, *_ in COLUMNS), "roofline tok/s", "% of roofline"]
+    headers = ["concurrency", "visible / requested OSL", *(header for header, *_ in COLUMNS), "roofline tok/s",
+               "% of roofline"]
     lines = [f"# Benchmark: {summary['profile']} ({summary['hardware']})", "",
              f"Target `{summary['url']}`, model `{summary['model']}`, ISL {summary['isl']} / OSL {summary['osl']}"
              f", goodput SLO `{summary['goodput_slo'] or 'none'}`, aiperf {summary['aiperf_version']}, "
              f"{summary['measured_at']}.", ""]
+    if summary.get("command"):
+        lines += [f"Measured with `{summary['command']}`.", ""]
     for mode, rows in summary["modes"].items():
         lines += [f"## thinking {mode}", "", "| " + " | ".join(headers) + " |",
                   "|" + "---:|" * len(headers)]
-        for row in rows:
-            cells = [str(row["concurrency"])]
-            cells += [_fmt(row[f"{tag}.{stat}"], pattern) for _, tag, stat, pattern in COLUMNS]
-            cells += [_fmt(row["roofline_tok_s"], "{:,.0f}"), _fmt(row["pct_of_roofline"], "{:.2f}")]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
+        note = flag_note(rows)
+        lines += ["", note] if note else [""]
     return "\n".join(lines)
 
 

@@ -14,6 +14,11 @@ from pipeline.errors import PipelineError
 
 EXPORT_NAME = "profile_export_aiperf.json"
 SUPPORTED_SCHEMA = "1."
+# A cell did not measure a token stream when its visible output averages below this share of the requested
+# OSL, or when more than this share of its answers arrived as one visible chunk (TTFT = latency, "ITL 0");
+# its report row is flagged instead.
+VISIBLE_FLOOR = 0.5
+ONE_CHUNK_CEILING = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,3 +84,31 @@ def workload_of(cell: Cell) -> dict:
     return {"url": ", ".join(endpoint.get("urls") or []), "model": models[0].get("name", ""),
             "isl": int((prompts.get("isl") or {}).get("mean", 0)), "osl": int((prompts.get("osl") or {}).get("mean", 0)),
             "goodput": " ".join(f"{tag}:{value:g}" for tag, value in slos.items())}
+
+
+def visible_osl(cell: Cell) -> float | None:
+    """Mean output tokens per request as the client saw them; None when aiperf counted the server's `usage`
+    (which includes what the adapter strips or drops) instead of tokenizing the received text."""
+    if (cell.config.get("endpoint") or {}).get("use_server_token_count", False):
+        return None
+    return cell.stat("output_sequence_length")
+
+
+def one_chunk_share(cell: Cell) -> float | None:
+    """Share of requests whose visible output came as a single chunk (aiperf records a time to second token
+    only for requests with a second visible response)."""
+    requests = cell.stat("request_count")
+    if not requests:
+        return None
+    return 1 - (cell.metrics.get("time_to_second_token") or {}).get("count", 0) / requests
+
+
+def stream_flag(cell: Cell) -> str:
+    """Why this cell's ITL and token throughput do not describe a token stream; '' when they do."""
+    visible, requested = visible_osl(cell), workload_of(cell)["osl"]
+    if visible is not None and requested > 0 and visible < VISIBLE_FLOOR * requested:
+        return f"the client saw {visible:.1f} of the {requested} requested output tokens per request"
+    share = one_chunk_share(cell)
+    if share is not None and share > ONE_CHUNK_CEILING:
+        return f"{share:.0%} of the answers arrived as one visible chunk"
+    return ""

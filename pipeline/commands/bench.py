@@ -7,8 +7,11 @@ levels; then a markdown table, PNG plots and summary.json with the profile's pla
 
 from __future__ import annotations
 
+import json
 import secrets
+import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import click
 import requests
 
 from pipeline.bench.aiperf import THINKING_KWARGS, Workload, check_tokenizer, run_aiperf
+from pipeline.bench.plain_text import plain_text_bias
 from pipeline.bench.report import summarize, write_report
 from pipeline.bench.results import load_cells
 from pipeline.errors import PipelineError
@@ -42,6 +46,20 @@ def parse_modes(text: str) -> tuple[str, ...]:
     if not modes or unknown:
         raise PipelineError(f"--thinking '{text}': expected a comma-separated subset of {', '.join(THINKING_KWARGS)}")
     return modes
+
+
+def command_line(argv: list[str]) -> str:
+    """The command as typed (`hunyuan-trt ...`), an --api-key value masked, for the report."""
+    shown = ["***" if previous == "--api-key" else arg for previous, arg in zip(["", *argv], argv, strict=False)]
+    return shlex.join(["hunyuan-trt", *(arg if not arg.startswith("--api-key=") else "--api-key=***" for arg in shown)])
+
+
+def recorded_command(from_export: Path) -> str:
+    """The command that measured an earlier report (its summary.json), '' when it recorded none."""
+    try:
+        return json.loads((from_export / "summary.json").read_text()).get("command", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def served_model(url: str, api_key: str | None) -> str:
@@ -73,11 +91,12 @@ def run_modes(base: Workload, modes: tuple[str, ...], work_dir: Path) -> dict[st
 
 def live_exports(url: str, api_key: str | None, shape: dict, work_dir: Path) -> dict[str, Path]:
     """Run aiperf once per thinking mode against `url`; `shape` holds the workload options of the command."""
-    base = Workload(url=url.rstrip("/"), model=shape["model"] or served_model(url, api_key),
-                    tokenizer=check_tokenizer(shape["tokenizer"] or default_tokenizer(shape["profile"])),
+    tokenizer = check_tokenizer(shape["tokenizer"] or default_tokenizer(shape["profile"]))
+    base = Workload(url=url.rstrip("/"), model=shape["model"] or served_model(url, api_key), tokenizer=tokenizer,
                     concurrency=parse_ints("--concurrency", shape["concurrency"]), isl=shape["isl"], osl=shape["osl"],
                     requests_per_user=shape["requests_per_user"], goodput=shape["goodput"], api_key=api_key,
-                    trust_remote_code=shape["trust_remote_code"])
+                    trust_remote_code=shape["trust_remote_code"],
+                    logit_bias=plain_text_bias(tokenizer) if shape["plain_text"] else None)
     return run_modes(base, parse_modes(shape["thinking"]), work_dir)
 
 
@@ -111,6 +130,9 @@ def chain_exports(replicas: int, model_dir: Path, api_key: str | None, shape: di
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None,
               help="HF model directory with the tokenizer (default: the embedded tiny model for cpu profiles).")
 @click.option("--trust-remote-code", is_flag=True, help="Let aiperf run the tokenizer's custom code (real A13B).")
+@click.option("--plain-text", is_flag=True,
+              help="Ask for output of letters and digits only (logit_bias), so every generated token is visible "
+                   "and answers run to --osl (the CPU stand-in's tiny model answers in a few tokens otherwise).")
 @click.option("--api-key", envvar="HUNYUAN_TRT_API_KEY", default=None, help="Bearer key (env HUNYUAN_TRT_API_KEY).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Report directory (default: reports/bench/<profile>).")
@@ -138,7 +160,8 @@ def bench(url, cpu_chain, model_dir, api_key, out, force, from_export, **shape):
             dirs = chain_exports(cpu_chain, model_dir, api_key, shape, work)
         else:
             dirs = live_exports(url, api_key, shape, work / "aiperf")
-        summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()})
+        command = recorded_command(from_export) if from_export else command_line(sys.argv[1:])
+        summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()}, command)
         write_report(summary, out, {"aiperf": work / "aiperf"}, force)
     click.echo((out / "report.md").read_text())
     click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
@@ -152,24 +175,27 @@ def bench(url, cpu_chain, model_dir, api_key, out, force, from_export, **shape):
 @click.option("--osl", default=32, show_default=True, type=click.IntRange(min=1), help="Output tokens per request.")
 @click.option("--requests-per-user", default=6, show_default=True, type=click.IntRange(min=1),
               help="Requests per concurrent user at each level.")
-@click.option("--repeats", default=2, show_default=True, type=click.IntRange(min=1),
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1),
               help="Rounds over the three paths; the report shows the median of each statistic.")
+@click.option("--paired-requests", default=30, show_default=True, type=click.IntRange(min=2),
+              help="Requests per path and round in the paired probe (concurrency 1, the paths taking turns).")
 @click.option("--profile-adapter", is_flag=True,
               help="Sample the adapter with py-spy during the adapter run; top frames go into overhead.md.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/overhead"), show_default=True,
               help="Directory for overhead.md, overhead.json and the raw aiperf exports.")
 @click.option("--force", is_flag=True,
               help="Replace --out even if it is not an overhead report (never /, home or the current directory).")
-def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, profile_adapter, out, force):
+def bench_overhead(model_dir, concurrency, isl, osl, requests_per_user, repeats, paired_requests, profile_adapter,
+                   out, force):
     """The same aiperf load direct to a CPU replica, via the adapter, via smg + adapter: added latency per hop."""
-    from pipeline.bench.overhead import OverheadPlan, comparison_rows, measure, write_report
+    from pipeline.bench.overhead import OverheadPlan, measure, write_report
     from pipeline.topology import check_model_dir
 
-    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user, repeats)
+    plan = OverheadPlan(parse_ints("--concurrency", concurrency), isl, osl, requests_per_user, repeats, paired_requests)
     tokenizer = check_tokenizer(check_model_dir(model_dir))
     check_target(out, OVERHEAD_REPORT, force, [model_dir])
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".overhead-", dir=out.parent) as tmp:
-        rows = comparison_rows(measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter))
-        write_report(out, plan, rows, Path(tmp), force)
+        measured = measure(model_dir, Path(tmp), tokenizer, plan, profile_adapter)
+        write_report(out, plan, measured, Path(tmp), command_line(sys.argv[1:]), force)
     click.echo((out / "overhead.md").read_text())
