@@ -107,6 +107,21 @@ def test_unknown_architecture(run_cli, hf_dir, tmp_path):
                          "LlamaForCausalLM", "HunYuanMoEV1ForCausalLM")
 
 
+def test_per_layer_top_k_from_make_tiny_is_refused(run_cli, tmp_path):
+    hf = tmp_path / "hf23"
+    assert run_cli("make-tiny", "--out", hf, "--moe-topk", "2,3").exit_code == 0
+    assert json.loads((hf / "config.json").read_text())["moe_topk"] == [2, 3]
+    assert_clean_failure(convert(run_cli, hf, tmp_path / "out", "--tp", 2, "--ep", 2), tmp_path / "out",
+                         "moe_topk differs between layers ([2, 3])", "one value per model")
+
+
+def test_per_layer_expert_width_is_refused(run_cli, hf_dir, tmp_path):
+    config = json.loads((hf_dir / "config.json").read_text())
+    (hf_dir / "config.json").write_text(json.dumps(config | {"moe_intermediate_size": [32, 16]}))
+    assert_clean_failure(convert(run_cli, hf_dir, tmp_path / "out"), tmp_path / "out",
+                         "moe_intermediate_size differs between layers ([32, 16])")
+
+
 def test_tp_not_dividing_the_heads(run_cli, hf_dir, tmp_path):
     result = convert(run_cli, hf_dir, tmp_path / "out", "--tp", 3, "--ep", 1)
     assert_clean_failure(result, tmp_path / "out", "num_attention_heads=4 is not divisible by tp_size=3")

@@ -79,7 +79,8 @@ def test_checkpoint_config_and_manifest(run_cli, hf_dir, tmp_path):
     assert (config["mapping"]["moe_tp_size"], config["mapping"]["moe_ep_size"]) == (2, 2)
     assert config["moe"]["normalization_mode"] == 1 and config["moe"]["num_experts"] == 8
     assert config["rotary_base"] == pytest.approx(10000.0 * 1000.0 ** (16 / 14))
-    assert config["qk_layernorm"] is True and config["moe_topk"] == [2, 3]
+    assert config["qk_layernorm"] is True and config["moe_topk"] == [2, 2] and config["moe"]["top_k"] == 2
+    assert config["hidden_act"] == "swiglu"  # the engine's MoE reads the fused [E, 2I, H] fc as gated only so
     assert config["moe"]["shared_expert_intermediate_size"] == spec.shared_intermediate
     assert "quant_algo" in config["quantization"]
     manifest = json.loads((out / "manifest.json").read_text())
