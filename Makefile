@@ -111,7 +111,7 @@ bench-overhead: setup bench-setup ## Same aiperf load direct, via adapter, via g
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)
 
 BENCH_CONVERT_ARGS ?=
-bench-convert: setup ## Convert at A13B widths (~5 GB synthetic in /tmp, deleted after) vs cp: GB/s, ratio, peak RSS
+bench-convert: setup ## Cold convert vs cp at A13B widths (3 layers, ~15 GB synthetic in /tmp, deleted after): ratio, peak RSS
 	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
 	$(PY) benchmarks/bench_convert.py $(BENCH_CONVERT_ARGS)
 

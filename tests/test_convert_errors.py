@@ -144,26 +144,25 @@ def test_output_dir_not_writable(run_cli, hf_dir, tmp_path):
     assert blocker.read_text() == "not a directory"
 
 
-class FullDisk:
-    """A real output file that fails like a full disk once `room` bytes were written."""
+class FullDisk(writer.RankFile):
+    """A real output file that fails like a full disk once `room` bytes were written, by either path."""
 
     def __init__(self, path, room):
-        self.handle, self.room = open(path, "wb"), room
+        super().__init__(path)
+        self.room = room
 
-    def write(self, data):
-        self.room -= memoryview(data).nbytes
+    def _spend(self, nbytes):
+        self.room -= nbytes
         if self.room < 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return self.handle.write(data)
 
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
+    def write(self, data):
+        self._spend(memoryview(data).nbytes)
+        super().write(data)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
+    def copy(self, source_fd, offset, count):
+        self._spend(count)
+        super().copy(source_fd, offset, count)
 
 
 def test_disk_full_leaves_nothing(run_cli, hf_dir, tmp_path, monkeypatch):
