@@ -28,7 +28,7 @@ def read_capped(path: Path, limit: int, what: str) -> bytes:
     except FileNotFoundError:
         raise PipelineError(f"{path}: {what} not found") from None
     except IsADirectoryError:
-        raise PipelineError(f"{path}: expected a {what} file, found a directory") from None
+        raise PipelineError(f"{path}: expected a {what}, found a directory") from None
     except OSError as error:
         raise PipelineError(f"{path}: cannot read the {what} ({error.strerror})") from None
     if len(data) > limit:

@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from pipeline.errors import PipelineError, did_you_mean
 from pipeline.hardware import ACCELERATORS
 from pipeline.model import A13B_CONFIG, SERVED_MODEL_NAME, TINY_MODEL_DIR, ModelSpec, load_spec
 from pipeline.parallelism import layout_problems, model_problems
+from pipeline.yaml_budget import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
@@ -144,14 +144,7 @@ def check_against_model(profile: Profile, spec: ModelSpec) -> None:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: profile file not found") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PipelineError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+    data = load_yaml(path, "profile file")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -79,6 +79,14 @@ def test_tensor_with_the_wrong_shape(run_cli, hf_dir, tmp_path):
                          "[16, 64]", "expected [32, 64]")
 
 
+def test_dtype_swap_is_refused(run_cli, hf_dir, tmp_path):
+    index = json.loads((hf_dir / "model.safetensors.index.json").read_text())["weight_map"]
+    name = "model.layers.0.mlp.experts.1.down_proj.weight"
+    rewrite_shard(hf_dir / index[name], lambda tensors: tensors.update({name: tensors[name].view(torch.int32)}))
+    assert_clean_failure(convert(run_cli, hf_dir, tmp_path / "out"), tmp_path / "out", index[name], name,
+                         "is I32, expected F32", "torch_dtype=float32")
+
+
 def test_missing_and_unexpected_tensors_name_the_shard(run_cli, hf_dir, tmp_path):
     index_path = hf_dir / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
