@@ -61,9 +61,16 @@ plan: setup ## Memory plan for PROFILE
 
 BUNDLE ?= $(WORKSPACE)/bundle
 
-build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=checkpoint; cpu-tiny: embedded)
+REVISION ?=
+
+download: setup ## Fetch PROFILE's weights (pinned commit, or REVISION=) into models/<repo>@<commit> (resumable)
+	$(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION))
+
+build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
 	$(CLI) plan --profile $(PROFILE)
-	$(CLI) build --profile $(PROFILE) $(if $(MODEL_DIR),--model-dir $(MODEL_DIR)) --out $(BUNDLE) --force
+	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || model_dir=$$($(CLI) download --profile $(PROFILE) --where) || exit 2; \
+	  echo "$(CLI) build --profile $(PROFILE) --model-dir $$model_dir --out $(BUNDLE) --force"; \
+	  $(CLI) build --profile $(PROFILE) --model-dir "$$model_dir" --out $(BUNDLE) --force
 
 SERVE_PORT ?= 8080
 
@@ -87,7 +94,7 @@ tiny-eval: setup ## Measure hunyuan-tiny on held-out prompts; writes eval.json a
 
 .PHONY: tiny-model tiny-eval
 
-.PHONY: help setup lint test test-py312 plan build-engine serve smoke demo
+.PHONY: help setup lint test test-py312 plan download build-engine serve smoke demo
 
 ##@ Benchmarks
 BENCH_VENV ?= .venv-bench

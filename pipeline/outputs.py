@@ -56,6 +56,7 @@ BENCH_REPORT = OutputKind("benchmark report", "report.md", "# Benchmark: ")
 OVERHEAD_REPORT = OutputKind("overhead report", "overhead.md", "# Overhead: ")
 SYNTHETIC_CHECKPOINT = OutputKind("synthetic checkpoint", None, replaces_own=False)
 TINY_MODEL = OutputKind("hunyuan-tiny model", "training.json", '"train_config"')
+MODEL_DOWNLOAD = OutputKind("downloaded model", "download.json", '"downloaded_by": "hunyuan-trt download"')
 
 
 def owns(directory: Path, kind: OutputKind) -> bool:
@@ -113,7 +114,7 @@ def replaced_directory(out: Path, kind: OutputKind, force: bool = False,
     try:
         yield temp
         _fsync_tree(temp)
-        _swap_in(temp, target)
+        swap_in(temp, target)
     except OSError as error:
         raise PipelineError(f"{target}: writing failed ({error.strerror}, errno {error.errno}); nothing was written: "
                             "the partial output was removed, any earlier output is unchanged") from None
@@ -135,7 +136,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def _swap_in(temp: Path, target: Path) -> None:
+def swap_in(temp: Path, target: Path) -> None:
     """`temp` takes `target`'s name; afterwards `temp` names the old output (or nothing)."""
     if not target.exists():
         temp.rename(target)

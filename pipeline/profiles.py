@@ -56,6 +56,9 @@ class Profile(BaseModel):
     num_gpus: PositiveInt = Field(description="GPUs per replica (all on one node)")
     backend: Literal["pytorch", "tensorrt", "cpu"] = "pytorch"
     model_repo: str = Field(description="Hugging Face repo of the checkpoint the weights come from")
+    revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$",
+                                 description="Commit of model_repo that `download` fetches (40 hex digits); default: "
+                                             "the commit pinned in pipeline/data/hf_revisions.json")
     hf_config: str = Field("a13b", description="Built-in config name (a13b, tiny) or a config.json path")
     weights: Weights = Field(description="Checkpoint flavour: bf16, fp8 (AngelSlim FP8-static) or int4-gptq (W4A16)")
     kv_cache_dtype: KvCacheDtype = "auto"
