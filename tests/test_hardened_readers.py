@@ -13,8 +13,9 @@ from pipeline.errors import PipelineError
 from pipeline.model import A13B_CONFIG, load_spec, spec_from_config
 from pipeline.yaml_budget import MAX_YAML_NODES, load_yaml
 
-ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi", strict=True))
+ALIAS_BOMB = "extends: base\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: 2\nmodel_repo: x\nweights: fp8\n" \
+    "description:\n  - &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9 ** 9 strings once expanded
+        f"  - &{name} [{', '.join([f'*{previous}'] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi", strict=True))
 
 
 def one_line(result, *needles):
