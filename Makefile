@@ -68,7 +68,8 @@ download: setup ## Fetch PROFILE's weights (pinned commit, or REVISION=) into mo
 
 build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
 	$(CLI) plan --profile $(PROFILE)
-	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || model_dir=$$($(CLI) download --profile $(PROFILE) --where) || exit 2; \
+	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || \
+	  model_dir=$$($(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
 	  echo "$(CLI) build --profile $(PROFILE) --model-dir $$model_dir --out $(BUNDLE) --force"; \
 	  $(CLI) build --profile $(PROFILE) --model-dir "$$model_dir" --out $(BUNDLE) --force
 

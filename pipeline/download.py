@@ -70,9 +70,13 @@ def estimated_gb(profile: Profile, spec: ModelSpec) -> float:
     return count_params(spec).total * WEIGHT_BYTES[profile.weights] / GB
 
 
-def require_model_dir(name: str, profile: Profile, spec: ModelSpec) -> Path:
-    """The default model directory when its weights are there; otherwise one line saying how to fetch them."""
-    directory = default_model_dir(profile)
+def require_model_dir(name: str, profile: Profile, spec: ModelSpec, revision: str | None = None) -> Path:
+    """The default model directory when its weights are there; otherwise one line saying how to fetch them.
+    `revision` must be a commit here: a branch name would need the hub to say which commit it is now."""
+    if revision is not None and not COMMIT.match(revision):
+        raise PipelineError(f"--revision {revision}: expected the 40-hex commit the download printed (its "
+                            "directory is named by commit)")
+    directory = default_model_dir(profile, revision)
     size = f"about {estimated_gb(profile, spec):.0f} GB of {profile.model_repo}"
     if directory is None:
         raise PipelineError(f"MODEL_DIR: not given, and no commit of {profile.model_repo} is pinned (profile key "

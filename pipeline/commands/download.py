@@ -28,7 +28,7 @@ def download(profile, revision, out, force, where):
 
     resolved, spec = load_profile(profile)
     if where:
-        click.echo(require_model_dir(profile, resolved, spec))
+        click.echo(require_model_dir(profile, resolved, spec, revision))
         return
     result = fetch(resolved, revision, out, force)
     click.echo(f"{result.status}: {resolved.model_repo}@{result.commit} -> {result.directory} "
