@@ -27,11 +27,12 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 
 from pipeline.errors import PipelineError
+from pipeline.input_limits import brief
 from pipeline.model import DATA_DIR, TINY_MODEL_DIR, ModelSpec, count_params
 from pipeline.outputs import MODEL_DOWNLOAD, check_target, owns, swap_in
 from pipeline.profiles import REPO_ROOT, Profile
@@ -115,9 +116,14 @@ def hub_files(repo: str, revision: str) -> HubFiles:
     except (HfHubHTTPError, OSError) as error:
         raise PipelineError(f"{repo}@{revision}: cannot read the hub's file list ({str(error).splitlines()[0]})") \
             from None
-    if any(s.size is None for s in info.siblings or []):
+    siblings = info.siblings or []
+    if any(s.size is None for s in siblings):
         raise PipelineError(f"{repo}@{revision}: the hub's metadata has no size for some files; cannot check them")
-    return HubFiles(info.sha, {s.rfilename: s.size for s in info.siblings or []})
+    escaping = [s.rfilename for s in siblings if PurePosixPath(s.rfilename).is_absolute()
+                or ".." in PurePosixPath(s.rfilename).parts]
+    if escaping:
+        raise PipelineError(f"{repo}@{revision}: the hub lists a file outside the repo ({brief(escaping[0])}); refused")
+    return HubFiles(info.sha, {s.rfilename: s.size for s in siblings})
 
 
 def size_problems(directory: Path, sizes: dict[str, int]) -> list[str]:

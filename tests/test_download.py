@@ -84,6 +84,13 @@ def test_size_mismatch_with_the_hub_metadata_is_refused(run_cli, hub_env, hub, m
     assert not hub_env.exists()
 
 
+def test_a_file_name_outside_the_repo_is_refused(run_cli, hub_env, hub, tmp_path):
+    hub.repo.files["../../escape.txt"] = b"owned"
+    result = run_cli("download", "--profile", "hub-tiny")
+    assert result.exit_code == 2 and "a file outside the repo ('../../escape.txt')" in result.stderr
+    assert not list(tmp_path.rglob("escape.txt"))
+
+
 def test_disk_space_is_checked_before_starting(run_cli, hub_env, hub, monkeypatch):
     monkeypatch.setattr(download_module.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
     result = run_cli("download", "--profile", "hub-tiny")
