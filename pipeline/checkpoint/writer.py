@@ -16,7 +16,6 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,6 @@ from pipeline.checkpoint.tensor_plan import CheckpointPlan, OutTensor
 from pipeline.errors import PipelineError
 
 WRITEBACK_BYTES = 256 * 1024 * 1024
-LOOKAHEAD_BYTES = 512 * 1024 * 1024  # source bytes asked for ahead of the copy (per worker)
 SYNC_FILE_RANGE_WAIT_BEFORE, SYNC_FILE_RANGE_WRITE, SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4  # <linux/fs.h>
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -109,36 +107,7 @@ class _SourceFiles:
             os.close(fd)
 
 
-class _Lookahead:
-    """Read-ahead across jumps. A rank's pieces jump around its shards (per expert up then gate, tensors in
-    name order, other ranks' experts skipped), which resets the kernel's sequential readahead at every jump.
-    `next_run()`, called as each run is started, asks for every run that begins within LOOKAHEAD_BYTES of it,
-    each once (POSIX_FADV_WILLNEED queues the reads without waiting), so the disk reads ahead while the
-    current piece is copied and written back."""
-
-    def __init__(self, runs: list[tuple[Path, int, int]], files: _SourceFiles):
-        self.runs, self.files = runs, files
-        self.starts = list(accumulate((count for _, _, count in runs), initial=0))
-        self.started = self.advised = 0
-
-    def next_run(self) -> None:
-        horizon = self.starts[min(self.started, len(self.runs))] + LOOKAHEAD_BYTES
-        self.started += 1
-        while self.advised < len(self.runs) and self.starts[self.advised] < horizon:
-            path, offset, count = self.runs[self.advised]
-            os.posix_fadvise(self.files.fd(path), offset, count, os.POSIX_FADV_WILLNEED)
-            self.advised += 1
-
-
-def _source_run(piece, source: SourceCheckpoint) -> tuple[Path, int, int] | None:
-    """The shard bytes a piece reads (the whole tensor for a column cut); None for padding."""
-    if piece.name is None:
-        return None
-    info = source.tensors[piece.name]
-    return source.byte_range(piece.name, piece.cut) or (info.file, info.offset, info.nbytes)
-
-
-def _write_tensor(tensor: OutTensor, source: SourceCheckpoint, lookahead: _Lookahead, output: RankFile,
+def _write_tensor(tensor: OutTensor, source: SourceCheckpoint, files: _SourceFiles, output: RankFile,
                   progress: Progress, stop: threading.Event | None, path: Path) -> None:
     for piece in tensor.pieces:
         if stop is not None and stop.is_set():
@@ -151,14 +120,13 @@ def _write_tensor(tensor: OutTensor, source: SourceCheckpoint, lookahead: _Looka
                 remaining -= size
             progress.update(piece.numel * ITEMSIZE[tensor.dtype])
             continue
-        lookahead.next_run()
         source_dtype = source.tensors[piece.name].dtype
         run = source.byte_range(piece.name, piece.cut) if source_dtype == tensor.dtype else None
         if run is not None:
             file, offset, count = run
             for start in range(0, count, CHUNK_BYTES):  # chunked, so `stop` and progress stay responsive
                 size = min(CHUNK_BYTES, count - start)
-                output.copy(lookahead.files.fd(file), offset + start, size)
+                output.copy(files.fd(file), offset + start, size)
                 progress.update(size)
             continue
         for words in source.read(piece.name, piece.cut):
@@ -172,12 +140,11 @@ def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: P
     """Write one rank file; returns its byte count. Gives up between chunks once `stop` is set."""
     header, sizes = header_bytes([(t.name, t.dtype, t.shape) for t in tensors])
     output, files = _open_output(path), _SourceFiles()
-    lookahead = _Lookahead([run for t in tensors for piece in t.pieces if (run := _source_run(piece, source))], files)
     try:
         output.write(header)
         for tensor, size in zip(tensors, sizes, strict=True):
             start = output.total
-            _write_tensor(tensor, source, lookahead, output, progress, stop, path)
+            _write_tensor(tensor, source, files, output, progress, stop, path)
             if output.total - start != size:
                 raise PipelineError(f"{path}: internal error: '{tensor.name}' produced {output.total - start} bytes, "
                                     f"expected {size}")
