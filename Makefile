@@ -64,9 +64,17 @@ plan: setup ## Memory plan for PROFILE
 
 BUNDLE ?= $(WORKSPACE)/bundle
 
-build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=checkpoint; cpu-tiny: embedded)
+REVISION ?=
+
+download: setup ## Fetch PROFILE's weights (pinned commit, or REVISION=) into models/<repo>@<commit> (resumable)
+	$(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION))
+
+build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
 	$(CLI) plan --profile $(PROFILE)
-	$(CLI) build --profile $(PROFILE) $(if $(MODEL_DIR),--model-dir $(MODEL_DIR)) --out $(BUNDLE) --force
+	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || \
+	  model_dir=$$($(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
+	  echo "$(CLI) build --profile $(PROFILE) --model-dir $$model_dir --out $(BUNDLE) --force"; \
+	  $(CLI) build --profile $(PROFILE) --model-dir "$$model_dir" --out $(BUNDLE) --force
 
 FORMAT ?= fp8
 QUANT_OUT ?= $(WORKSPACE)/quantized-$(FORMAT)
@@ -98,7 +106,7 @@ tiny-eval: setup ## Measure hunyuan-tiny on held-out prompts; writes eval.json a
 
 .PHONY: tiny-model tiny-eval
 
-.PHONY: help setup lint test test-fast test-py312 plan build-engine quantize serve smoke demo
+.PHONY: help setup lint test test-fast test-py312 plan download build-engine quantize serve smoke demo
 
 ##@ Benchmarks
 BENCH_VENV ?= .venv-bench
@@ -122,7 +130,7 @@ bench-overhead: setup bench-setup ## Direct vs adapter vs gateway+adapter on the
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)
 
 BENCH_CONVERT_ARGS ?=
-bench-convert: setup ## Convert at A13B widths (~5 GB synthetic in /tmp, deleted after) vs cp: GB/s, ratio, peak RSS
+bench-convert: setup ## Cold convert vs cp at A13B widths (3 layers, ~15 GB synthetic in /tmp, deleted after): ratio, peak RSS
 	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
 	$(PY) benchmarks/bench_convert.py $(BENCH_CONVERT_ARGS)
 

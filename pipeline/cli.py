@@ -21,6 +21,7 @@ COMMANDS = {
     "bench-overhead": "pipeline.commands.bench:bench_overhead",
     "drills": "pipeline.commands.drills:drills",
     "tiny": "pipeline.commands.tiny:tiny",
+    "download": "pipeline.commands.download:download",
     "convert": "pipeline.commands.convert:convert_cmd",
     "verify": "pipeline.commands.verify:verify_cmd",
     "quantize": "pipeline.commands.quantize:quantize_cmd",

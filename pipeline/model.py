@@ -7,11 +7,12 @@ in `_ASSUMPTIONS`; when one fails the message says what changed.
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.input_limits import brief, read_json
 
 ARCHITECTURE = "HunYuanMoEV1ForCausalLM"
 DATA_DIR = Path(__file__).parent / "data"
@@ -27,6 +28,22 @@ REQUIRED_KEYS = (
     "intermediate_size", "moe_intermediate_size", "num_experts", "moe_topk", "vocab_size",
     "rope_theta", "rms_norm_eps",
 )
+CONFIG_MAX_BYTES = 1024 * 1024  # A13B's config.json is 2 KiB
+
+# Every number the pipeline reads from config.json, with the range it must lie in before anything is sized
+# from it. The upper bounds are far above any Hunyuan model (A13B: hidden 4096, 32 layers, 64 experts,
+# vocab 128167) and low enough that per-layer loops and parameter counts stay instant.
+INT_RANGES = {
+    "hidden_size": (1, 65536), "num_hidden_layers": (1, 512), "num_attention_heads": (1, 1024),
+    "num_key_value_heads": (1, 1024), "attention_head_dim": (2, 1024), "head_dim": (2, 1024),
+    "intermediate_size": (1, 1 << 20), "num_experts": (1, 1024), "vocab_size": (1, 1 << 22),
+    "max_position_embeddings": (1, 1 << 24),
+}
+PER_LAYER_RANGES = {"moe_intermediate_size": (1, 1 << 20), "moe_topk": (1, 1024), "num_shared_expert": (1, 64)}
+FLOAT_RANGES = {"rope_theta": (1.0, 1e12), "rms_norm_eps": (1e-12, 0.1)}
+ROPE_ALPHA_RANGE = (1e-3, 1e9)
+BOOL_KEYS = ("tie_word_embeddings", "use_qk_norm", "use_cla", "use_mla")
+TORCH_DTYPES = ("bfloat16", "float16", "float32")
 
 
 @dataclass(frozen=True)
@@ -81,17 +98,50 @@ class ParamCount:
                 + self.shared_expert + self.routed_experts + self.norms)
 
 
-def _per_layer(config: dict, key: str, num_layers: int) -> tuple[int, ...]:
+def _in_range(value, key: str, bounds: tuple, integer: bool, source: str):
+    """`value` if it is an integer (or a finite number) within `bounds`, else one line naming the key."""
+    low, high = bounds
+    kind = "an integer" if integer else "a number"
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or (integer and not isinstance(value, int)) or not math.isfinite(value):
+        raise PipelineError(f"{source}: {key}={brief(value)}: expected {kind} in [{low}, {high}]")
+    if not low <= value <= high:
+        raise PipelineError(f"{source}: {key}={brief(value)} is out of range: expected {kind} in [{low}, {high}]")
+    return value
+
+
+def _int(config: dict, key: str, source: str, default: int | None = None) -> int:
+    return _in_range(config.get(key, default), key, INT_RANGES[key], True, source)
+
+
+def _float(config: dict, key: str, source: str) -> float:
+    return float(_in_range(config[key], key, FLOAT_RANGES[key], False, source))
+
+
+def _per_layer(config: dict, key: str, num_layers: int, source: str = "config.json") -> tuple[int, ...]:
     value = config[key]
     values = tuple(value) if isinstance(value, list) else (value,) * num_layers
     if len(values) != num_layers:
-        raise PipelineError(f"config.json: '{key}' has {len(values)} entries, expected num_hidden_layers={num_layers}")
-    return tuple(int(v) for v in values)
+        raise PipelineError(f"{source}: '{key}' has {len(values)} entries, expected num_hidden_layers={num_layers}")
+    return tuple(_in_range(v, f"{key}[{i}]", PER_LAYER_RANGES[key], True, source) for i, v in enumerate(values))
 
 
-def _rope_alpha(config: dict) -> float | None:
+def _rope_alpha(config: dict, source: str) -> float | None:
     scaling = config.get("rope_scaling") or {}
-    return float(scaling["alpha"]) if "alpha" in scaling else None
+    return float(_in_range(scaling["alpha"], "rope_scaling.alpha", ROPE_ALPHA_RANGE, False, source)) \
+        if "alpha" in scaling else None
+
+
+def _check_kinds(config: dict, source: str) -> None:
+    """The non-numeric keys: booleans, the dtype name, rope_scaling's shape."""
+    for key in BOOL_KEYS:
+        if key in config and not isinstance(config[key], bool):
+            raise PipelineError(f"{source}: {key}={brief(config[key])}: expected true or false")
+    dtype = config.get("torch_dtype", "bfloat16")
+    if dtype not in TORCH_DTYPES:
+        raise PipelineError(f"{source}: torch_dtype={brief(dtype)}: expected one of {', '.join(TORCH_DTYPES)}")
+    if not isinstance(config.get("rope_scaling") or {}, dict):
+        raise PipelineError(f"{source}: rope_scaling={brief(config['rope_scaling'])}: expected an object or null")
 
 
 # Named assumptions: (reason, predicate over the raw config). Each failure names what changed.
@@ -101,7 +151,7 @@ _ASSUMPTIONS = (
     ("multi-head latent attention (use_mla) is not part of Hunyuan-A13B",
      lambda c: not c.get("use_mla", False)),
     ("every layer must be MoE (moe_layer_num_skipped = 0); TensorRT-LLM's loader assumes it",
-     lambda c: int(c.get("moe_layer_num_skipped", 0)) == 0),
+     lambda c: c.get("moe_layer_num_skipped", 0) == 0),
     ("rope_scaling must be absent or the NTK-alpha form {type: dynamic, alpha, ...}; transformers 5's"
      " rope_parameters key is silently ignored by transformers 4.57.3 (TensorRT-LLM 1.2's pin)",
      lambda c: "rope_parameters" not in c and (not c.get("rope_scaling") or "alpha" in c["rope_scaling"])),
@@ -113,46 +163,53 @@ _ASSUMPTIONS = (
 def spec_from_config(config: dict, source: str = "config.json") -> ModelSpec:
     """Validate a raw Hunyuan config dict and return its ModelSpec."""
     architectures = config.get("architectures") or []
-    if ARCHITECTURE not in architectures:
-        raise PipelineError(f"{source}: architectures={architectures!r} is not supported; expected ['{ARCHITECTURE}']")
+    if not isinstance(architectures, list) or ARCHITECTURE not in architectures:
+        raise PipelineError(f"{source}: architectures={brief(architectures)} is not supported; "
+                            f"expected ['{ARCHITECTURE}']")
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
         raise PipelineError(f"{source}: missing key(s) {', '.join(missing)}")
+    _check_kinds(config, source)
     for reason, holds in _ASSUMPTIONS:
         if not holds(config):
             raise PipelineError(f"{source}: model assumption changed: {reason}")
-    layers = int(config["num_hidden_layers"])
-    heads, kv_heads = int(config["num_attention_heads"]), int(config["num_key_value_heads"])
-    hidden = int(config["hidden_size"])
-    head_dim = int(config.get("attention_head_dim") or config.get("head_dim") or hidden // heads)
+    layers = _int(config, "num_hidden_layers", source)
+    heads, kv_heads = _int(config, "num_attention_heads", source), _int(config, "num_key_value_heads", source)
+    hidden = _int(config, "hidden_size", source)
+    head_dim_key = next((key for key in ("attention_head_dim", "head_dim") if config.get(key)), None)
+    if head_dim_key is None and hidden % heads:
+        raise PipelineError(f"{source}: hidden_size={hidden} is not a multiple of num_attention_heads={heads} "
+                            "and no attention_head_dim is given")
+    head_dim = _int(config, head_dim_key, source) if head_dim_key else hidden // heads
     if heads % kv_heads:
         raise PipelineError(f"{source}: num_attention_heads={heads} is not a multiple of num_key_value_heads={kv_heads}")
-    shared = _per_layer(config, "num_shared_expert", layers) if "num_shared_expert" in config else (1,) * layers
+    experts = _int(config, "num_experts", source)
+    shared = _per_layer(config, "num_shared_expert", layers, source) if "num_shared_expert" in config else (1,) * layers
     if len(set(shared)) != 1:
         raise PipelineError(f"{source}: num_shared_expert must be the same in every layer, got {sorted(set(shared))}")
-    top_k = _per_layer(config, "moe_topk", layers)
-    if max(top_k) > int(config["num_experts"]):
-        raise PipelineError(f"{source}: moe_topk {max(top_k)} exceeds num_experts={config['num_experts']}")
+    top_k = _per_layer(config, "moe_topk", layers, source)
+    if max(top_k) > experts:
+        raise PipelineError(f"{source}: moe_topk {max(top_k)} exceeds num_experts={experts}")
     return ModelSpec(
         architecture=ARCHITECTURE,
-        vocab_size=int(config["vocab_size"]),
+        vocab_size=_int(config, "vocab_size", source),
         hidden_size=hidden,
         num_layers=layers,
         num_heads=heads,
         num_kv_heads=kv_heads,
         head_dim=head_dim,
-        shared_intermediate=int(config["intermediate_size"]) * shared[0],
-        expert_intermediate=_per_layer(config, "moe_intermediate_size", layers),
-        num_experts=int(config["num_experts"]),
+        shared_intermediate=_int(config, "intermediate_size", source) * shared[0],
+        expert_intermediate=_per_layer(config, "moe_intermediate_size", layers, source),
+        num_experts=experts,
         top_k=top_k,
         num_shared_experts=shared[0],
-        tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
-        rope_theta=float(config["rope_theta"]),
-        rope_alpha=_rope_alpha(config),
-        max_position_embeddings=int(config.get("max_position_embeddings", 32768)),
-        rms_norm_eps=float(config["rms_norm_eps"]),
-        torch_dtype=str(config.get("torch_dtype", "bfloat16")),
-        use_qk_norm=bool(config.get("use_qk_norm", True)),
+        tie_word_embeddings=config.get("tie_word_embeddings", False),
+        rope_theta=_float(config, "rope_theta", source),
+        rope_alpha=_rope_alpha(config, source),
+        max_position_embeddings=_int(config, "max_position_embeddings", source, 32768),
+        rms_norm_eps=_float(config, "rms_norm_eps", source),
+        torch_dtype=config.get("torch_dtype", "bfloat16"),
+        use_qk_norm=config.get("use_qk_norm", True),
     )
 
 
@@ -161,12 +218,7 @@ def read_config(path: Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
-    try:
-        config = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found") from None
-    except json.JSONDecodeError as error:
-        raise PipelineError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    config = read_json(path, CONFIG_MAX_BYTES, "model config.json")
     if not isinstance(config, dict):
         raise PipelineError(f"{path}: expected a JSON object")
     return config

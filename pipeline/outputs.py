@@ -57,6 +57,7 @@ OVERHEAD_REPORT = OutputKind("overhead report", "overhead.md", "# Overhead: ")
 QUANTIZED_CHECKPOINT = OutputKind("quantized checkpoint", "quantization_manifest.json", '"tool": "hunyuan-trt quantize"')
 SYNTHETIC_CHECKPOINT = OutputKind("synthetic checkpoint", None, replaces_own=False)
 TINY_MODEL = OutputKind("hunyuan-tiny model", "training.json", '"train_config"')
+MODEL_DOWNLOAD = OutputKind("downloaded model", "download.json", '"downloaded_by": "hunyuan-trt download"')
 
 
 def owns(directory: Path, kind: OutputKind) -> bool:
@@ -114,7 +115,7 @@ def replaced_directory(out: Path, kind: OutputKind, force: bool = False,
     try:
         yield temp
         _fsync_tree(temp)
-        _swap_in(temp, target)
+        swap_in(temp, target)
     except OSError as error:
         raise PipelineError(f"{target}: writing failed ({error.strerror}, errno {error.errno}); nothing was written: "
                             "the partial output was removed, any earlier output is unchanged") from None
@@ -136,7 +137,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def _swap_in(temp: Path, target: Path) -> None:
+def swap_in(temp: Path, target: Path) -> None:
     """`temp` takes `target`'s name; afterwards `temp` names the old output (or nothing)."""
     if not target.exists():
         temp.rename(target)

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from pipeline.errors import PipelineError, did_you_mean
@@ -19,6 +18,7 @@ from pipeline.model import A13B_CONFIG, SERVED_MODEL_NAME, TINY_MODEL_DIR, Model
 from pipeline.parallelism import layout_problems, model_problems
 from pipeline.request_limits import DEFAULT_LIMITS
 from pipeline.weights_formats import FORMATS
+from pipeline.yaml_budget import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
@@ -60,6 +60,9 @@ class Profile(BaseModel):
     num_gpus: PositiveInt = Field(description="GPUs per replica (all on one node)")
     backend: Literal["pytorch", "tensorrt", "cpu"] = "pytorch"
     model_repo: str = Field(description="Hugging Face repo of the checkpoint the weights come from")
+    revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$",
+                                 description="Commit of model_repo that `download` fetches (40 hex digits); default: "
+                                             "the commit pinned in pipeline/data/hf_revisions.json")
     hf_config: str = Field("a13b", description="Built-in config name (a13b, tiny) or a config.json path")
     weights: Weights = Field(description="Weights format of the served directory (pipeline/weights_formats.py): "
                                          + ", ".join(FORMATS))
@@ -167,14 +170,7 @@ def check_against_model(profile: Profile, spec: ModelSpec) -> None:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: profile file not found") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PipelineError(f"{path}: malformed YAML{where}: {getattr(error, 'problem', error)}") from None
+    data = load_yaml(path, "profile file")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -18,10 +18,11 @@ from safetensors.torch import save_file
 
 from pipeline.model import A13B_CONFIG, spec_from_config
 
-# Shrunk A13B: every split non-trivial at tp 1/2/4 (2 kv heads, 8 experts, per-layer top-k, odd vocab).
+# Shrunk A13B: every split non-trivial at tp 1/2/4 (2 kv heads, 8 experts, odd vocab). Top-k is uniform, as a
+# TensorRT-LLM checkpoint needs; `make-tiny --moe-topk 2,3` writes a per-layer list (which convert refuses).
 TINY_DEFAULTS = {
     "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "head_dim": 16, "intermediate_size": 32, "num_experts": 8, "moe_topk": [2, 3], "vocab_size": 131,
+    "head_dim": 16, "intermediate_size": 32, "num_experts": 8, "moe_topk": 2, "vocab_size": 131,
     "tie_word_embeddings": True, "max_position_embeddings": 1024, "torch_dtype": "float32",
 }
 PER_LAYER = ("moe_intermediate_size", "moe_topk", "num_shared_expert")

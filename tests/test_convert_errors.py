@@ -79,6 +79,14 @@ def test_tensor_with_the_wrong_shape(run_cli, hf_dir, tmp_path):
                          "[16, 64]", "expected [32, 64]")
 
 
+def test_dtype_swap_is_refused(run_cli, hf_dir, tmp_path):
+    index = json.loads((hf_dir / "model.safetensors.index.json").read_text())["weight_map"]
+    name = "model.layers.0.mlp.experts.1.down_proj.weight"
+    rewrite_shard(hf_dir / index[name], lambda tensors: tensors.update({name: tensors[name].view(torch.int32)}))
+    assert_clean_failure(convert(run_cli, hf_dir, tmp_path / "out"), tmp_path / "out", index[name], name,
+                         "is I32, expected F32", "torch_dtype=float32")
+
+
 def test_missing_and_unexpected_tensors_name_the_shard(run_cli, hf_dir, tmp_path):
     index_path = hf_dir / "model.safetensors.index.json"
     index = json.loads(index_path.read_text())
@@ -107,6 +115,21 @@ def test_unknown_architecture(run_cli, hf_dir, tmp_path):
                          "LlamaForCausalLM", "HunYuanMoEV1ForCausalLM")
 
 
+def test_per_layer_top_k_from_make_tiny_is_refused(run_cli, tmp_path):
+    hf = tmp_path / "hf23"
+    assert run_cli("make-tiny", "--out", hf, "--moe-topk", "2,3").exit_code == 0
+    assert json.loads((hf / "config.json").read_text())["moe_topk"] == [2, 3]
+    assert_clean_failure(convert(run_cli, hf, tmp_path / "out", "--tp", 2, "--ep", 2), tmp_path / "out",
+                         "moe_topk differs between layers ([2, 3])", "one value per model")
+
+
+def test_per_layer_expert_width_is_refused(run_cli, hf_dir, tmp_path):
+    config = json.loads((hf_dir / "config.json").read_text())
+    (hf_dir / "config.json").write_text(json.dumps(config | {"moe_intermediate_size": [32, 16]}))
+    assert_clean_failure(convert(run_cli, hf_dir, tmp_path / "out"), tmp_path / "out",
+                         "moe_intermediate_size differs between layers ([32, 16])")
+
+
 def test_tp_not_dividing_the_heads(run_cli, hf_dir, tmp_path):
     result = convert(run_cli, hf_dir, tmp_path / "out", "--tp", 3, "--ep", 1)
     assert_clean_failure(result, tmp_path / "out", "num_attention_heads=4 is not divisible by tp_size=3")
@@ -129,26 +152,25 @@ def test_output_dir_not_writable(run_cli, hf_dir, tmp_path):
     assert blocker.read_text() == "not a directory"
 
 
-class FullDisk:
-    """A real output file that fails like a full disk once `room` bytes were written."""
+class FullDisk(writer.RankFile):
+    """A real output file that fails like a full disk once `room` bytes were written, by either path."""
 
     def __init__(self, path, room):
-        self.handle, self.room = open(path, "wb"), room
+        super().__init__(path)
+        self.room = room
 
-    def write(self, data):
-        self.room -= memoryview(data).nbytes
+    def _spend(self, nbytes):
+        self.room -= nbytes
         if self.room < 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return self.handle.write(data)
 
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
+    def write(self, data):
+        self._spend(memoryview(data).nbytes)
+        super().write(data)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
+    def copy(self, source_fd, offset, count):
+        self._spend(count)
+        super().copy(source_fd, offset, count)
 
 
 def test_disk_full_leaves_nothing(run_cli, hf_dir, tmp_path, monkeypatch):

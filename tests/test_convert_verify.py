@@ -81,13 +81,15 @@ def test_checkpoint_config_and_manifest(run_cli, hf_dir, tmp_path):
     assert (config["mapping"]["moe_tp_size"], config["mapping"]["moe_ep_size"]) == (2, 2)
     assert config["moe"]["normalization_mode"] == 1 and config["moe"]["num_experts"] == 8
     assert config["rotary_base"] == pytest.approx(10000.0 * 1000.0 ** (16 / 14))
-    assert config["qk_layernorm"] is True and config["moe_topk"] == [2, 3]
+    assert config["qk_layernorm"] is True and config["moe_topk"] == [2, 2] and config["moe"]["top_k"] == 2
+    assert config["hidden_act"] == "swiglu"  # the engine's MoE reads the fused [E, 2I, H] fc as gated only so
     assert config["moe"]["shared_expert_intermediate_size"] == spec.shared_intermediate
     assert "quant_algo" in config["quantization"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["files"]) == ["config.json"] + [f"rank{r}.safetensors" for r in range(4)]
     for name, record in manifest["files"].items():
-        assert (out / name).stat().st_size == record["bytes"] and len(record["sha256"]) == 64
+        assert (out / name).stat().st_size == record["bytes"]
+    assert len(manifest["files"]["config.json"]["sha256"]) == 64
     assert manifest["mapping"] == config["mapping"] and len(manifest["source"]["fingerprint"]) == 64
 
 

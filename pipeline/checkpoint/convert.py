@@ -75,10 +75,10 @@ def resolve(request: ConvertRequest) -> tuple[Profile, ModelSpec, Layout, list[s
 def convert(request: ConvertRequest) -> ConvertResult:
     check_target(request.out, CHECKPOINT, request.force, [request.model_dir])  # before any work
     profile, spec, layout, notes = resolve(request)
+    config = (json.dumps(checkpoint_config(spec, layout, profile.kv_dtype), indent=2) + "\n").encode()
     source = SourceCheckpoint(request.model_dir)
     plan = build_plan(spec, layout, source)
     fingerprint, digest = source.fingerprint(), plan.digest()
-    config = (json.dumps(checkpoint_config(spec, layout, profile.kv_dtype), indent=2) + "\n").encode()
     out = Path(request.out)
     if not request.force and is_up_to_date(out, fingerprint=fingerprint, plan_digest=digest, config=config):
         return ConvertResult(out, "up-to-date", plan, notes=notes)

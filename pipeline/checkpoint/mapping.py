@@ -202,3 +202,5 @@ def stack_experts_concat_rows(groups):
 
 
 TRANSFORMS = {fn.__name__: fn for fn in (copy, concat_rows, to_fp32, stack_experts, stack_experts_concat_rows)}
+# Source dtypes a transform accepts besides the model's torch_dtype: a widening also takes its target dtype.
+TARGET_DTYPES = {"to_fp32": {"F32"}}

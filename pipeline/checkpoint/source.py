@@ -98,6 +98,17 @@ class SourceCheckpoint:
                 digest.update(handle.read(length))
         return digest.hexdigest()
 
+    def byte_range(self, name: str, cut: Cut) -> tuple[Path, int, int] | None:
+        """(file, offset, byte count) when the slice `cut` of `name` is one contiguous run of the file: a dim-0
+        cut, or a cut that spans its whole dimension; None otherwise (rows must be gathered)."""
+        info = self.tensors[name]
+        if cut.dim != 0 and (cut.start, cut.stop) != (0, info.shape[cut.dim]):
+            return None
+        if cut.dim != 0:
+            return info.file, info.offset, info.nbytes
+        row_bytes = math.prod(info.shape[1:]) * info.itemsize
+        return info.file, info.offset + cut.start * row_bytes, (cut.stop - cut.start) * row_bytes
+
     def read(self, name: str, cut: Cut) -> Iterator[np.ndarray]:
         """The slice `cut` of tensor `name` as raw words (see st_format.RAW), in row-major chunks of at most
         CHUNK_BYTES for dim-0 cuts; other cuts read the whole tensor once."""

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.input_limits import brief
 
 # safetensors dtype name -> bytes per element
 ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
             "F8_E4M3": 1, "F8_E5M2": 1}
 RAW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # element size -> numpy word holding the bits
+TORCH_DTYPE_NAMES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}  # config.json torch_dtype -> name
 
 
 def _bf16_to_f32(words: np.ndarray) -> np.ndarray:
@@ -57,22 +59,52 @@ class TensorInfo:
         return ITEMSIZE[self.dtype]
 
 
+MAX_DIMS = 8
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _entry(path: Path, name: str, entry, data_start: int, file_size: int) -> TensorInfo:
-    try:
-        dtype = entry["dtype"]
-        itemsize = ITEMSIZE[dtype]
-        shape = tuple(int(dim) for dim in entry["shape"])
-        begin, end = (int(x) for x in entry["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise PipelineError(f"{path}: corrupt safetensors header: entry '{name}' needs dtype, shape and "
-                            f"data_offsets, got {entry!r}") from None
-    if end - begin != math.prod(shape) * itemsize:
-        raise PipelineError(f"{path}: corrupt safetensors header: '{name}' spans {end - begin} bytes, but shape "
-                            f"{list(shape)} of {entry['dtype']} needs {math.prod(shape) * itemsize}")
+    """One header entry, its fields type-checked: a known dtype, a shape of non-negative integers, and
+    integer offsets 0 <= begin <= end whose span is exactly the shape's bytes and lies inside the file."""
+    corrupt = f"{path}: corrupt safetensors header: {brief(name)}"
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+        raise PipelineError(f"{corrupt} needs dtype, shape and data_offsets, got {brief(entry)}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in ITEMSIZE:
+        raise PipelineError(f"{corrupt} has dtype {brief(dtype)}, expected one of {', '.join(ITEMSIZE)}")
+    if not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(_is_int(d) and d >= 0 for d in shape):
+        raise PipelineError(f"{corrupt} has shape {brief(shape)}, expected a list of at most {MAX_DIMS} "
+                            "non-negative integers")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(x) for x in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise PipelineError(f"{corrupt} has data_offsets {brief(offsets)}, expected [begin, end] with "
+                            "0 <= begin <= end")
+    begin, end = offsets
+    needed = math.prod(shape) * ITEMSIZE[dtype]
+    if end - begin != needed:
+        raise PipelineError(f"{corrupt} spans {end - begin} bytes, but shape {shape} of {dtype} needs {needed}")
     if data_start + end > file_size:
-        raise PipelineError(f"{path}: truncated: tensor '{name}' ends at byte {data_start + end}, the file has "
-                            f"{file_size} bytes")
-    return TensorInfo(path, dtype, shape, data_start + begin, end - begin)
+        raise PipelineError(f"{path}: truncated: tensor {brief(name)} ends at byte {data_start + end}, the file "
+                            f"has {file_size} bytes")
+    return TensorInfo(path, dtype, tuple(shape), data_start + begin, end - begin)
+
+
+def _check_tiling(path: Path, tensors: dict[str, TensorInfo], data_start: int, file_size: int) -> None:
+    """The tensors tile the data area exactly, as the safetensors library requires: no byte is claimed by two
+    tensors (overlap) and none by no tensor (a gap, or bytes after the last tensor)."""
+    position = data_start
+    for name, info in sorted(tensors.items(), key=lambda item: (item[1].offset, item[1].nbytes)):
+        if info.offset != position:
+            problem = "overlaps the tensor before it" if info.offset < position else "leaves a gap before it"
+            raise PipelineError(f"{path}: corrupt safetensors header: {brief(name)} starts at data offset "
+                                f"{info.offset - data_start}, expected {position - data_start}: it {problem}")
+        position += info.nbytes
+    if position != file_size:
+        raise PipelineError(f"{path}: corrupt safetensors file: {file_size - position} bytes after the last tensor "
+                            "that no header entry describes")
 
 
 def read_header(path: Path) -> dict[str, TensorInfo]:
@@ -92,12 +124,14 @@ def read_header(path: Path) -> dict[str, TensorInfo]:
         raise PipelineError(f"{path}: cannot read ({error.strerror})") from None
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise PipelineError(f"{path}: corrupt safetensors header: not valid JSON") from None
     if not isinstance(header, dict):
         raise PipelineError(f"{path}: corrupt safetensors header: expected a JSON object")
     header.pop("__metadata__", None)
-    return {name: _entry(path, name, entry, 8 + length, size) for name, entry in header.items()}
+    tensors = {name: _entry(path, name, entry, 8 + length, size) for name, entry in header.items()}
+    _check_tiling(path, tensors, 8 + length, size)
+    return tensors
 
 
 def header_bytes(entries: list[tuple[str, str, tuple[int, ...]]]) -> tuple[bytes, list[int]]:

@@ -16,6 +16,7 @@ from pipeline.checkpoint.mapping import (
     CONDITIONS,
     ROWS,
     SHARD_RULES,
+    TARGET_DTYPES,
     TRANSFORMS,
     Piece,
     RankContext,
@@ -25,7 +26,7 @@ from pipeline.checkpoint.mapping import (
     is_ignorable,
 )
 from pipeline.checkpoint.source import INDEX_FILE, SourceCheckpoint
-from pipeline.checkpoint.st_format import CASTS, ITEMSIZE
+from pipeline.checkpoint.st_format import CASTS, ITEMSIZE, TORCH_DTYPE_NAMES
 from pipeline.errors import PipelineError
 from pipeline.model import ModelSpec
 from pipeline.parallelism import model_problems
@@ -106,27 +107,33 @@ def _missing(source: SourceCheckpoint, name: str) -> PipelineError:
                          f"nor any shard header has it)")
 
 
-def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    """Every HF tensor the table reads, with the shape it must have."""
+def expected_tensors(spec: ModelSpec) -> dict[str, tuple[tuple[int, ...], frozenset[str]]]:
+    """Every HF tensor the table reads, with the shape it must have and the dtypes it may have: the model's
+    torch_dtype, and for a widening row (the router to fp32) also the row's target dtype."""
+    model_dtype = TORCH_DTYPE_NAMES[spec.torch_dtype]
     expected = {}
     for row in _active_rows(spec):
+        dtypes = frozenset({model_dtype} | TARGET_DTYPES.get(row.transform, set()))
         for layer in _instances(row, spec):
             values = dims(spec, layer)
             for src in row.sources:
                 for name in _names(src, spec, layer):
-                    expected[name] = tuple(values[letter] for letter in src.shape)
+                    expected[name] = (tuple(values[letter] for letter in src.shape), dtypes)
     return expected
 
 
 def check_source(spec: ModelSpec, source: SourceCheckpoint) -> None:
-    expected = expected_shapes(spec)
-    for name, shape in expected.items():
+    expected = expected_tensors(spec)
+    for name, (shape, dtypes) in expected.items():
         info = source.tensors.get(name)
         if info is None:
             raise _missing(source, name)
         if info.shape != shape:
             raise PipelineError(f"{info.file}: tensor '{name}' has shape {list(info.shape)}, expected {list(shape)} "
                                 f"from config.json")
+        if info.dtype not in dtypes:
+            raise PipelineError(f"{info.file}: tensor '{name}' is {info.dtype}, expected {' or '.join(sorted(dtypes))} "
+                                f"(config.json torch_dtype={spec.torch_dtype})")
     for name in sorted(set(source.tensors) - set(expected)):
         if not is_ignorable(name, spec):
             raise PipelineError(f"{source.where(name)}: unexpected tensor '{name}' (not in the Hunyuan mapping table; "

@@ -9,6 +9,13 @@ import click
 from pipeline.errors import PipelineError
 
 
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected integers separated by commas, got '{text}'", param_hint=option) from None
+
+
 @click.command("make-tiny")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to create (replaced with --force).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
@@ -19,6 +26,8 @@ from pipeline.errors import PipelineError
 @click.option("--experts", type=int, help="num_experts of the built-in config.")
 @click.option("--kv-heads", type=int, help="num_key_value_heads of the built-in config.")
 @click.option("--vocab", type=int, help="vocab_size of the built-in config.")
+@click.option("--moe-topk", "moe_topk", help="moe_topk of the built-in config: one value, or a comma list "
+              "repeated over the layers (e.g. 2,3: per-layer top-k).")
 @click.option("--untied", is_flag=True, help="Separate lm_head.weight (tie_word_embeddings false).")
 @click.option("--published-fp8", is_flag=True,
               help="Write it in the layout of Tencent's published FP8 checkpoint (AngelSlim per-tensor static FP8: "
@@ -28,8 +37,8 @@ from pipeline.errors import PipelineError
               help="With --published-fp8: quantize this BF16 checkpoint (with its config and tokenizer files) "
                    "instead of seeded random weights, e.g. pipeline/data/hunyuan-tiny.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, vocab, untied, published_fp8, source,
-                  force):
+def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, vocab, moe_topk, untied, published_fp8,
+                  source, force):
     """Write config.json, model-*.safetensors and model.safetensors.index.json into --out."""
     from pipeline.model import read_config, spec_from_config
     from pipeline.outputs import SYNTHETIC_CHECKPOINT, check_target, replaced_directory
@@ -44,7 +53,8 @@ def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, voc
         config = read_config(config_path)
     else:
         sizes = {"num_hidden_layers": layers, "num_experts": experts, "num_key_value_heads": kv_heads,
-                 "vocab_size": vocab, "tie_word_embeddings": False if untied else None}
+                 "vocab_size": vocab, "tie_word_embeddings": False if untied else None,
+                 "moe_topk": _int_list(moe_topk, "--moe-topk") if moe_topk else None}
         config = tiny_config(**{key: value for key, value in sizes.items() if value is not None})
     spec_from_config(config, source=str(config_path or "built-in tiny config"))
     if published_fp8:

@@ -103,7 +103,13 @@ def run_http(targets: list[Target]) -> GoalResult:
 
 # ---- CLI: profiles and checkpoints --------------------------------------------------------------------
 
-PROFILE_CASES = (  # (case, YAML text or None for a missing file)
+_GPU_PROFILE = "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: 2\nmodel_repo: x\n" \
+    "weights: fp8\n"
+_ALIAS_BOMB = "extends: base\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: 2\nmodel_repo: x\nweights: fp8\n" \
+    "description:\n  - &a [x, x, x, x, x, x, x, x, x]\n" + "".join(  # 9 ** 9 strings once expanded
+        f"  - &{name} [{', '.join([f'*{previous}'] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi", strict=True))
+
+PROFILE_CASES = (  # (case, YAML text, bytes, or None for a missing file)
     ("unknown key", "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: 2\n"
                     "model_repo: x\nweights: fp8\nmax_batch_sise: 8\n"),
     ("wrong type", "extends: base\ndescription: x\naccelerator: h100-sxm-80g\nnum_gpus: 2\ntp_size: two\n"
@@ -121,6 +127,13 @@ PROFILE_CASES = (  # (case, YAML text or None for a missing file)
     ("YAML list, not a mapping", "- a\n- b\n"),
     ("empty file", ""),
     ("missing file", None),
+    ("YAML alias bomb", _ALIAS_BOMB),
+    ("YAML nested 5000 deep", "a: " + "[" * 5000 + "]" * 5000 + "\n"),
+    ("YAML not UTF-8", b"extends: base\ndescription: \xff\xfe\n"),
+    ("YAML of 300 KiB", "# " + "x" * 300 * 1024 + "\n"),
+    ("integer of 10,000 digits", _GPU_PROFILE.replace("num_gpus: 2", "num_gpus: " + "9" * 10_000)),
+    ("hf_config /dev/zero", _GPU_PROFILE + "hf_config: /dev/zero\n"),
+    ("revision not a commit", _GPU_PROFILE + "revision: main\n"),
 )
 
 
@@ -152,6 +165,34 @@ def _drop_shard(source: Path, target: Path) -> None:
     sorted(target.glob("*.safetensors"))[-1].unlink()
 
 
+def _edit_header(edit: Callable[[list[dict]], None]) -> Callable[[Path, Path], None]:
+    """Rewrite the first shard's header: `edit` gets its tensor entries in file order; the data stays."""
+    def build(source: Path, target: Path) -> None:
+        shard = sorted(target.glob("*.safetensors"))[0]
+        data = shard.read_bytes()
+        length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + length])
+        entries = sorted((v for k, v in header.items() if k != "__metadata__"), key=lambda e: e["data_offsets"][0])
+        edit(entries)
+        body = json.dumps(header).encode()
+        body += b" " * (-len(body) % 8)
+        shard.write_bytes(len(body).to_bytes(8, "little") + body + data[8 + length:])
+    return build
+
+
+def _overlap(entries: list[dict]) -> None:
+    first, second = entries[0]["data_offsets"], entries[1]["data_offsets"]
+    shift = second[0] - first[0] - 4
+    entries[1]["data_offsets"] = [second[0] - shift, second[1] - shift]  # starts 4 bytes into the first tensor
+
+
+def _config_symlink(target_path: str) -> Callable[[Path, Path], None]:
+    def build(source: Path, target: Path) -> None:
+        (target / "config.json").unlink()
+        (target / "config.json").symlink_to(target_path)
+    return build
+
+
 CHECKPOINT_CASES = (  # (case, stage, how to break a copy of a valid checkpoint)
     ("no config.json", "inspect", lambda source, target: (target / "config.json").unlink()),
     ("config.json not JSON", "inspect", _write("config.json", "{oops")),
@@ -162,10 +203,30 @@ CHECKPOINT_CASES = (  # (case, stage, how to break a copy of a valid checkpoint)
     ("rope_parameters instead of rope_scaling", "inspect",
      _config_edit(lambda c: c.update(rope_parameters={"rope_type": "dynamic"}))),
     ("moe_topk above num_experts", "inspect", _config_edit(lambda c: c.update(moe_topk=[99] * len(c["moe_topk"])))),
+    ("0 attention heads", "inspect", _config_edit(lambda c: c.update(num_attention_heads=0))),
+    ("hidden_size a string", "inspect", _config_edit(lambda c: c.update(hidden_size="64"))),
+    ("hidden_size negative", "inspect", _config_edit(lambda c: c.update(hidden_size=-64))),
+    ("hidden_size fractional", "inspect", _config_edit(lambda c: c.update(hidden_size=64.5))),
+    ("num_hidden_layers 1e8", "inspect", _config_edit(lambda c: c.update(num_hidden_layers=1e8))),
+    ("moe_topk list of the wrong length", "inspect", _config_edit(lambda c: c.update(moe_topk=[2] * 7))),
+    ("rms_norm_eps NaN", "inspect", _config_edit(lambda c: c.update(rms_norm_eps=float("nan")))),
+    ("config.json not UTF-8", "inspect", lambda source, target: (target / "config.json").write_bytes(b'{"a": "\xff"}')),
+    ("config.json nested 100k deep", "inspect", _write("config.json", "[" * 100_000 + "]" * 100_000)),
+    ("config.json is /dev/zero", "inspect", _config_symlink("/dev/zero")),
+    ("per-layer moe_topk 2, 3, ...", "convert",
+     _config_edit(lambda c: c.update(moe_topk=[2 + i % 2 for i in range(c["num_hidden_layers"])]))),
+    ("safetensors offsets overlap", "convert", _edit_header(_overlap)),
+    ("safetensors negative offset", "convert", _edit_header(lambda e: e[0].update(data_offsets=[-8, -8]))),
+    ("safetensors gap", "convert", _edit_header(lambda e: e[-1].update(data_offsets=[
+        e[-1]["data_offsets"][0] + 8, e[-1]["data_offsets"][1] + 8]))),
+    ("safetensors dtype swapped F32 -> I32", "convert", _edit_header(lambda e: e[0].update(dtype="I32"))),
     ("truncated shard", "convert", _truncate_shard),
     ("garbage shard header", "convert", _garbage_header),
     ("shard listed in the index is missing", "convert", _drop_shard),
 )
+
+
+MAX_LINE_CHARS = 1000  # an error line that repeats a megabyte of the input is no error line
 
 
 def cli_verdict(result: subprocess.CompletedProcess) -> str | None:
@@ -173,9 +234,11 @@ def cli_verdict(result: subprocess.CompletedProcess) -> str | None:
     if "Traceback" in result.stdout + result.stderr:
         return "printed a traceback"
     if result.returncode != 2:
-        return f"exit {result.returncode} (expected 2): {lines[-1:]}"
+        return f"exit {result.returncode} (expected 2): {[line[:200] for line in lines[-1:]]}"
     if len(lines) != 1:
-        return f"{len(lines)} lines of output (expected one): {lines[:3]}"
+        return f"{len(lines)} lines of output (expected one): {[line[:200] for line in lines[:3]]}"
+    if len(lines[0]) > MAX_LINE_CHARS:
+        return f"a {len(lines[0])}-character line (expected at most {MAX_LINE_CHARS})"
     return None
 
 
@@ -189,7 +252,7 @@ def run_profiles(work: Path) -> GoalResult:
     for index, (case, text) in enumerate(PROFILE_CASES):
         path = work / f"profile-{index}.yaml"
         if text is not None:
-            path.write_text(text)
+            path.write_bytes(text if isinstance(text, bytes) else text.encode())
         problem = cli_verdict(_cli("plan", "--profile", path))
         if problem:
             failures.append(f"{case}: {problem}")
