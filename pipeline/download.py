@@ -33,9 +33,10 @@ import click
 
 from pipeline.errors import PipelineError
 from pipeline.input_limits import brief
-from pipeline.model import DATA_DIR, TINY_MODEL_DIR, ModelSpec, count_params
+from pipeline.model import DATA_DIR, TINY_MODEL_DIR, ModelSpec
 from pipeline.outputs import MODEL_DOWNLOAD, check_target, owns, swap_in
 from pipeline.profiles import REPO_ROOT, Profile
+from pipeline.weights_formats import published_format
 
 MODELS_ENV = "HUNYUAN_TRT_MODELS"
 REVISIONS_PATH = DATA_DIR / "hf_revisions.json"
@@ -64,11 +65,12 @@ def default_model_dir(profile: Profile, revision: str | None = None) -> Path | N
     return models_root() / f"{profile.model_repo.split('/')[-1]}@{revision}" if revision else None
 
 
-def estimated_gb(profile: Profile, spec: ModelSpec) -> float:
-    """Checkpoint size from the parameter count at the profile's weight format (the planner's bytes/param)."""
-    from pipeline.memory_plan import WEIGHT_BYTES
+def estimated_gb(name: str, profile: Profile, spec: ModelSpec) -> float:
+    """Size of the repo the profile downloads, in the format that repo is published in (the planner's bytes)."""
+    from pipeline.memory_plan import GIB, make_plan
 
-    return count_params(spec).total * WEIGHT_BYTES[profile.weights] / GB
+    repo_format = published_format(profile.model_repo).name
+    return make_plan(name, profile, spec).model_weights_gib_by_format[repo_format] * GIB / GB
 
 
 def require_model_dir(name: str, profile: Profile, spec: ModelSpec, revision: str | None = None) -> Path:
@@ -78,7 +80,7 @@ def require_model_dir(name: str, profile: Profile, spec: ModelSpec, revision: st
         raise PipelineError(f"--revision {revision}: expected the 40-hex commit the download printed (its "
                             "directory is named by commit)")
     directory = default_model_dir(profile, revision)
-    size = f"about {estimated_gb(profile, spec):.0f} GB of {profile.model_repo}"
+    size = f"about {estimated_gb(name, profile, spec):.0f} GB of {profile.model_repo}"
     if directory is None:
         raise PipelineError(f"MODEL_DIR: not given, and no commit of {profile.model_repo} is pinned (profile key "
                             f"`revision` or {REVISIONS_PATH.name}): pass MODEL_DIR=<checkpoint>, or fetch {size} "

@@ -53,10 +53,12 @@ class WeightsFormat:
     quant_algo: str | None = None  # hf_quant_config.json quantization.quant_algo (ModelOpt layout)
     quant_method: str | None = None  # config.json quantization_config.quant_method (published layouts)
     made_by: str = ""
+    published_repo: str | None = None  # the Hugging Face repo Tencent publishes in this format
 
 
 FORMATS = {fmt.name: fmt for fmt in (
-    WeightsFormat("bf16", "bf16", Storage(2.0), made_by="the BF16 checkpoint as downloaded"),
+    WeightsFormat("bf16", "bf16", Storage(2.0), made_by="the BF16 checkpoint as downloaded",
+                  published_repo="tencent/Hunyuan-A13B-Instruct"),
     WeightsFormat("fp8", "fp8-per-tensor-modelopt", Storage(1.0, per_tensor=8), quant_algo="FP8",
                   made_by="hunyuan-trt quantize --format fp8 (or --from-published)"),
     WeightsFormat("int8-wo", "int8-weight-only", Storage(1.0, per_row=2), quant_algo="W8A16",
@@ -64,12 +66,20 @@ FORMATS = {fmt.name: fmt for fmt in (
     WeightsFormat("w4a8-awq", "w4a8-awq", Storage(0.5, per_tensor=8, group=128, per_group=2), quant_algo="W4A8_AWQ",
                   made_by="hunyuan-trt quantize --format w4a8-awq"),
     WeightsFormat("fp8-angelslim", "fp8-per-tensor-angelslim", Storage(1.0, per_tensor=8), quant_method="fp8",
-                  made_by="Tencent's published FP8 checkpoint (convert it with hunyuan-trt quantize --from-published)"),
+                  made_by="Tencent's published FP8 checkpoint (convert it with hunyuan-trt quantize --from-published)",
+                  published_repo="tencent/Hunyuan-A13B-Instruct-FP8"),
     WeightsFormat("int4-gptq", "gptq", Storage(0.5, group=128, per_group=2.5), quant_method="gptq",
-                  made_by="Tencent's published GPTQ-Int4 checkpoint"),
+                  made_by="Tencent's published GPTQ-Int4 checkpoint",
+                  published_repo="tencent/Hunyuan-A13B-Instruct-GPTQ-Int4"),
 )}
 BY_QUANT_ALGO = {fmt.quant_algo: fmt for fmt in FORMATS.values() if fmt.quant_algo}
 BY_QUANT_METHOD = {fmt.quant_method: fmt for fmt in FORMATS.values() if fmt.quant_method}
+BY_PUBLISHED_REPO = {fmt.published_repo: fmt for fmt in FORMATS.values() if fmt.published_repo}
+
+
+def published_format(repo: str) -> WeightsFormat:
+    """The format a repo is downloaded in: Tencent's published ones by name, any other repo taken as BF16."""
+    return BY_PUBLISHED_REPO.get(repo, FORMATS["bf16"])
 
 
 def _json(path: Path) -> dict:
