@@ -18,11 +18,14 @@ import click
 @click.option("--kv-heads", type=int, help="num_key_value_heads of the built-in config.")
 @click.option("--vocab", type=int, help="vocab_size of the built-in config.")
 @click.option("--untied", is_flag=True, help="Separate lm_head.weight (tie_word_embeddings false).")
+@click.option("--remote-code", is_flag=True,
+              help="Publish the classes as remote code, as Tencent's checkpoints do (auto_map + modules).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, vocab, untied, force):
+def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, vocab, untied, remote_code, force):
     """Write config.json, model-*.safetensors and model.safetensors.index.json into --out."""
     from pipeline.model import read_config, spec_from_config
     from pipeline.outputs import SYNTHETIC_CHECKPOINT, check_target, replaced_directory
+    from pipeline.remote_code import add_remote_code
     from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
     check_target(out, SYNTHETIC_CHECKPOINT, force)
@@ -35,4 +38,6 @@ def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, voc
     spec_from_config(config, source=str(config_path or "built-in tiny config"))
     with replaced_directory(out, SYNTHETIC_CHECKPOINT, force) as temp:
         weight_map = write_checkpoint(config, temp, seed=seed, shards=shards)
+        if remote_code:
+            add_remote_code(temp)
     click.echo(f"wrote {out}: {len(weight_map)} tensors in {len(set(weight_map.values()))} shard(s), seed {seed}")

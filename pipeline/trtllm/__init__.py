@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
+FACTS_PATH = Path(__file__).with_name("facts.json")
 
 
 @cache
@@ -19,3 +20,15 @@ def load_schema() -> dict:
 def trtllm_version() -> str:
     """The TensorRT-LLM release the bundles, images and schema target."""
     return load_schema()["trtllm_version"]
+
+
+@cache
+def load_facts() -> dict:
+    """facts.json's `facts`: behaviour beyond the argument schema, each with its evidence."""
+    return json.loads(FACTS_PATH.read_text())["facts"]
+
+
+def prometheus_metrics() -> list[str]:
+    """The Prometheus series the pinned trtllm-serve exports (full names, with the pinned prefix)."""
+    fact = load_facts()["prometheus_metrics"]
+    return [fact["prefix"] + name for name in fact["value"]]
