@@ -18,7 +18,7 @@ from pipeline.cpu_backend.runner import backend_argv
 from pipeline.errors import PipelineError
 from pipeline.gateway import Gateway
 from pipeline.model import SERVED_MODEL_NAME
-from pipeline.procs import ManagedProcess, free_port, wait_http
+from pipeline.procs import ManagedProcess, free_port, free_ports, wait_http
 
 LOOPBACK = "127.0.0.1"
 # nothing is in flight when a demo, drill or benchmark tears the chain down, so smg need not wait for a grace period
@@ -69,7 +69,7 @@ class Server:
         return self
 
     def wait(self, timeout: float = 120.0) -> float:
-        return wait_http(f"{self.url}/health", timeout=timeout, process=self.process.process)
+        return wait_http(f"{self.url}/health", timeout=timeout, process=self.process.process, log_path=self.log_path)
 
     def kill(self) -> None:
         self.process.kill()
@@ -89,8 +89,9 @@ class Topology(contextlib.ExitStack):
                  gateway_key: str | None = None, gateway_overrides: dict | None = None, ready_timeout: float = 120.0):
         super().__init__()
         self.log_dir = Path(log_dir)
-        self.replicas = [Server(f"replica{i}", replica, log_dir) for i in range(replicas)]
-        self.adapters = [Server(f"adapter{i}", lambda port, up=r.url: adapter_argv(up, port), log_dir)
+        ports = free_ports(replicas * (2 if adapters else 1))
+        self.replicas = [Server(f"replica{i}", replica, log_dir, ports.pop()) for i in range(replicas)]
+        self.adapters = [Server(f"adapter{i}", lambda port, up=r.url: adapter_argv(up, port), log_dir, ports.pop())
                          for i, r in enumerate(self.replicas)] if adapters else []
         self.gateway_key = gateway_key
         self.gateway_overrides = GATEWAY_DEFAULTS | (gateway_overrides or {})
