@@ -29,7 +29,7 @@ from pipeline.procs import STOP_SIGNALS, ManagedProcess, answers_200, free_port,
 
 STOP_GRACE_S = 30.0  # the backend's own shutdown after the drain
 POLL_S = 0.2
-DRAIN_TIMEOUT_S = 300.0  # + STOP_GRACE_S + the preStop pause < the pod's terminationGracePeriodSeconds
+DRAIN_TIMEOUT_S = 300  # + STOP_GRACE_S + the preStop pause < the pod's terminationGracePeriodSeconds
 SHUTDOWN_TIMEOUT_S = 2.0  # uvicorn's own wait for connections after the drain
 MODULES_CACHE_ENV = "HF_MODULES_CACHE"
 
