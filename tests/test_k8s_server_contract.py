@@ -68,11 +68,13 @@ def test_pod_monitor_path_exports_the_pinned_series_the_autoscaler_queries(serve
     _, url = server
     path = _doc(manifest, "PodMonitor", "hunyuan-trt-model")["spec"]["podMetricsEndpoints"][0]["path"]
     query = _doc(manifest, "ScaledObject", "hunyuan-trt-model")["spec"]["triggers"][0]["metadata"]["query"]
-    queried = set(re.findall(r"\b([a-z_]+)\{", query))
+    queried = set(re.findall(r"\b([a-z0-9_]+)\{", query))
     assert queried == {"request_queue_time_seconds_sum"}
     assert {name.removesuffix("_sum") for name in queried} <= set(prometheus_metrics())
+    chat = {"messages": [{"role": "user", "content": "1+1?"}], "max_tokens": 2}  # the counter appears with one
+    assert requests.post(f"{url}/v1/chat/completions", json=chat, timeout=60).status_code == 200
     text = requests.get(url + path, timeout=10).text
-    exported = set(re.findall(r"^([a-z_]+)\{", text, re.MULTILINE))
+    exported = set(re.findall(r"^([a-z0-9_]+)\{", text, re.MULTILINE))
     assert queried <= exported, f"{path} lacks {queried - exported}"
     missing = [name for name in prometheus_metrics() if not any(e.startswith(name) for e in exported)]
     assert missing == [], f"the CPU stand-in does not export the pinned {missing}"
