@@ -8,9 +8,10 @@ import os
 import pytest
 import yaml
 
-from pipeline.deploy.policy import GATEWAY, MODEL, POLICIES, check_edge, violations
+from pipeline.deploy.policy import GATEWAY, MODEL, POLICIES, check_edge, edge_admits, violations
 from pipeline.deploy.render import K8S_ROOT, kustomize
 from pipeline.deploy.settings import deployment_for
+from pipeline.drills.auth import CANDIDATE_OPEN, OPEN_ROUTES
 from pipeline.profiles import profile_names
 
 
@@ -185,5 +186,22 @@ def test_gateway_api_edge_passes_only_the_api(tmp_path):
     route = find(docs, "HTTPRoute", "hunyuan-trt")
     assert not [d for d in docs if d["kind"] == "Ingress"]
     assert check_edge(docs, deployment_for("h200x2")) == []
+    assert_edge_keeps_smg_routes_inside(docs)
     route["spec"]["rules"][0]["matches"].append({"path": {"type": "PathPrefix", "value": "/"}})
     assert check_edge(docs, deployment_for("h200x2"))
+
+
+def assert_edge_keeps_smg_routes_inside(docs):
+    """The routes smg answers without a key that the auth drill marks edge-blocked, and every other route it
+    probes outside /v1 and /health, do not pass the edge; the API and the liveness check do."""
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health"):
+        assert edge_admits(docs, path), path
+    blocked = [path for path, (public, _) in OPEN_ROUTES.items() if not public]
+    blocked += [path for path in CANDIDATE_OPEN if not path.startswith("/v1/") and path != "/health"]
+    blocked += ["/workers", "/generate", "/v10/x", "/healthz", "/health/x"]
+    assert [path for path in blocked if edge_admits(docs, path)] == []
+
+
+@pytest.mark.parametrize("name", ["h200x2", "cpu-tiny"])
+def test_ingress_keeps_smg_routes_inside(name):
+    assert_edge_keeps_smg_routes_inside(rendered(name))

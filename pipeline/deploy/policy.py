@@ -292,6 +292,15 @@ def _edge_routes(doc: dict) -> list[tuple[str, str, str]]:
             for ref in rule.get("backendRefs", [])]
 
 
+def edge_admits(docs: list[dict], path: str) -> bool:
+    """Whether an Ingress or HTTPRoute in `docs` passes a request for `path` (Kubernetes path matching:
+    Prefix matches whole path elements)."""
+    def matches(kind: str, prefix: str) -> bool:
+        return path == prefix or (kind == "Prefix" and path.startswith(prefix.rstrip("/") + "/"))
+    return any(matches(kind, route) for doc in docs if doc["kind"] in ("Ingress", "HTTPRoute")
+               for kind, route, _ in _edge_routes(doc))
+
+
 def check_edge(docs, d: Deployment) -> list[str]:
     """The only public way in is an Ingress or HTTPRoute passing /v1/... and /health to the gateway: the
     gateway Service is internal, and no edge route or default backend admits another path."""
