@@ -115,7 +115,7 @@ bench-convert: setup ## Convert at A13B widths (~5 GB synthetic in /tmp, deleted
 	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
 	$(PY) benchmarks/bench_convert.py $(BENCH_CONVERT_ARGS)
 
-drills: setup ## Fault drills (replica kill, converter crash, bad input, auth): table in reports/drills.md
+drills: setup ## Fault drills (replica kill, rolling restart, converter crash, bad input, auth): table in reports/drills.md
 	$(CLI) drills --report reports/drills.md
 
 .PHONY: bench-setup bench bench-overhead bench-convert drills
