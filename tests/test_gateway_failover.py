@@ -109,7 +109,7 @@ def busy_replica(replicas: dict) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for url in replicas:
-            if metric(f"{url}/prometheus/metrics", "trtllm_num_requests_running") > 0:
+            if metric(f"{url}/prometheus/metrics", "num_requests_running") > 0:
                 return url
         time.sleep(0.02)
     raise AssertionError("no replica ever ran a request")
