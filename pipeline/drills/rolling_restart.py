@@ -104,7 +104,7 @@ def evaluate(measured: dict) -> list[GoalResult]:
                    f"back in smg {max(back, default=0):.1f} s max after exit",
                    len(drained) == len(back) == len(restarts),
                    [f"restart: exit code {r.exit_code}, back {r.back_s}" for r in restarts
-                    if r.exit_code != 0 or r.back_s is None]),
+                    if r.exit_code not in STOPPED_BY_SIGTERM or r.back_s is None]),
     ]
 
 
