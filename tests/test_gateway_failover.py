@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def fleet(tmp_path):
             port = free_port()
             opts = ServeOptions(MODEL_DIR, "127.0.0.1", port, NAME, 4, 512, 32)
             replicas[f"http://127.0.0.1:{port}"] = ManagedProcess(
-                backend_argv(opts), log_path=tmp_path / f"backend-{port}.log").start()
+                backend_argv(**asdict(opts)), log_path=tmp_path / f"backend-{port}.log").start()
         for url, proc in replicas.items():
             wait_http(f"{url}/health", timeout=180, process=proc.process)
         with Gateway(list(replicas), KEY, log_path=tmp_path / "smg.log") as gateway:
