@@ -84,8 +84,9 @@ def launcher_argv(args: Sequence[str]) -> list[str]:
 class Gateway:
     """smg on free loopback ports in front of `worker_urls`, protected by `api_key`; stopped on exit.
 
-    Another process can take a chosen port before smg binds it (the cause of a drill's "smg exited with code
-    ... before it was ready" on a busy machine): then smg is started again on fresh ports, up to BIND_TRIES."""
+    Another process can take a chosen port before smg binds it (a busy machine with many test runs): smg then
+    exits ("Address already in use", exit code 1) and is started again on fresh ports, up to BIND_TRIES. Any
+    other start failure is raised with the tail of smg's log."""
 
     BIND_TRIES = 3
 
