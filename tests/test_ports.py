@@ -1,6 +1,6 @@
-"""smg and its ports: when another process takes the port chosen for smg before smg binds it (a busy,
-shared machine), the gateway starts again on fresh ports instead of failing; other start failures are
-reported with smg's log."""
+"""Ports on a busy, shared machine: when another process takes the port chosen for smg or a server before
+the child binds it, the child starts again on a fresh port instead of failing; other start failures are
+reported with the child's log."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pipeline.gateway as gateway_mod
 from pipeline.errors import PipelineError
 from pipeline.gateway import Gateway
 from pipeline.procs import ManagedProcess, free_port, free_ports, wait_http
+from pipeline.topology import Server
 
 BACKEND = Path(__file__).parent / "fixtures" / "abrupt_backend.py"
 
@@ -47,3 +48,18 @@ def test_gateway_start_failure_shows_the_log_tail(worker, tmp_path):
     with pytest.raises(PipelineError) as error:
         gateway.start(timeout=60)
     assert "smg exited with code" in str(error.value) and "no-such-policy" in str(error.value)
+
+
+@pytest.mark.integration
+def test_server_moves_to_a_fresh_port_when_its_port_was_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = Server("abrupt", lambda port: [sys.executable, str(BACKEND), str(port)], tmp_path,
+                        port=taken.getsockname()[1]).start()
+        try:
+            server.wait(60, move_on_collision=True)
+            assert server.port != taken.getsockname()[1]
+            assert "Address already in use" in server.log_path.read_text()
+        finally:
+            server.stop()
