@@ -157,7 +157,9 @@ def main(argv: Sequence[str]) -> None:
     key = os.environ.get(API_KEY_ENV)
     if not key:
         raise SystemExit(f"{API_KEY_ENV}: not set (the gateway refuses to start without an API key)")
-    smg_main([*argv, "--api-key", key])
+    # attached (`--api-key=KEY`): a key that starts with "-" (1 in 64 of secrets.token_urlsafe) would
+    # otherwise be read by argparse as an option, and smg would exit 2 ("expected one argument")
+    smg_main([*argv, f"--api-key={key}"])
 
 
 if __name__ == "__main__":
