@@ -28,6 +28,7 @@ COMMANDS = {
     "make-tiny": "pipeline.commands.make_tiny:make_tiny_cmd",
     "render": "pipeline.commands.render:render",
     "build": "pipeline.commands.build:build",
+    "bundle-status": "pipeline.commands.bundle_status:bundle_status",
     "serve": "pipeline.commands.serve:serve",
     "adapter": "pipeline.commands.adapter:adapter",
     "smoke": "pipeline.commands.smoke:smoke",

@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from pipeline.errors import PipelineError
-from pipeline.procs import ManagedProcess, free_port, wait_until
+from pipeline.procs import ADDRESS_IN_USE, ManagedProcess, free_ports, log_tail, wait_until, with_log
 from pipeline.request_limits import DEFAULT_LIMITS
 
 API_KEY_ENV = "HUNYUAN_TRT_API_KEY"
@@ -85,20 +85,39 @@ def launcher_argv(args: Sequence[str]) -> list[str]:
 
 
 class Gateway:
-    """smg on free loopback ports in front of `worker_urls`, protected by `api_key`; stopped on exit."""
+    """smg on free loopback ports in front of `worker_urls`, protected by `api_key`; stopped on exit.
+
+    Another process can take a chosen port before smg binds it (a busy machine with many test runs): smg then
+    exits ("Address already in use", exit code 1) and is started again on fresh ports, up to BIND_TRIES. Any
+    other start failure is raised with the tail of smg's log."""
+
+    BIND_TRIES = 3
 
     def __init__(self, worker_urls: Sequence[str], api_key: str, log_path: Path | None = None,
                  overrides: dict[str, str | None] | None = None):
-        self.port, self.metrics_port = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.worker_urls = list(worker_urls)
-        args = gateway_args(worker_urls, port=self.port, metrics_port=self.metrics_port, overrides=overrides)
-        self.process = ManagedProcess(launcher_argv(args), log_path=log_path, env={API_KEY_ENV: api_key})
         self.api_key = api_key
+        self.log_path = log_path
+        self.overrides = overrides
+        self.process = self._on_free_ports()
+
+    def _on_free_ports(self) -> ManagedProcess:
+        self.port, self.metrics_port = free_ports(2)
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = gateway_args(self.worker_urls, port=self.port, metrics_port=self.metrics_port, overrides=self.overrides)
+        return ManagedProcess(launcher_argv(args), log_path=self.log_path, env={API_KEY_ENV: self.api_key})
 
     def start(self, timeout: float = 60.0) -> Gateway:
-        self.process.start()
-        wait_for_workers(self.url, self.api_key, len(self.worker_urls), timeout, self.process)
+        for attempt in range(1, self.BIND_TRIES + 1):
+            self.process.start()
+            try:
+                wait_for_workers(self.url, self.api_key, len(self.worker_urls), timeout, self.process)
+                return self
+            except PipelineError:
+                self.process.stop()
+                if attempt == self.BIND_TRIES or ADDRESS_IN_USE not in log_tail(self.log_path):
+                    raise
+                self.process = self._on_free_ports()
         return self
 
     def stop(self) -> None:
@@ -128,9 +147,10 @@ def wait_for_workers(url: str, api_key: str, count: int, timeout: float, process
     if wait_until(lambda: healthy_workers(url, api_key) >= count, timeout, 0.2, give_up=exited):
         return
     if exited():
-        raise PipelineError(f"smg exited with code {process.process.returncode} before it was ready "
-                            f"(log: {process.log_path})")
-    raise PipelineError(f"smg at {url}: {count} healthy workers not registered after {timeout:.0f} s")
+        raise PipelineError(with_log(f"smg exited with code {process.process.returncode} before it was ready",
+                                     process.log_path))
+    raise PipelineError(with_log(f"smg at {url}: {count} healthy workers not registered after {timeout:.0f} s",
+                                 process.log_path))
 
 
 def main(argv: Sequence[str]) -> None:
@@ -140,7 +160,9 @@ def main(argv: Sequence[str]) -> None:
     key = os.environ.get(API_KEY_ENV)
     if not key:
         raise SystemExit(f"{API_KEY_ENV}: not set (the gateway refuses to start without an API key)")
-    smg_main([*argv, "--api-key", key])
+    # attached (`--api-key=KEY`): a key that starts with "-" (1 in 64 of secrets.token_urlsafe) would
+    # otherwise be read by argparse as an option, and smg would exit 2 ("expected one argument")
+    smg_main([*argv, f"--api-key={key}"])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import requests
@@ -32,10 +32,36 @@ PARENT_DEATH_SIGNAL = signal.SIGTERM
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
+# How a server that lost the race for its port says so (uvicorn, smg and Python all quote errno 98's text).
+ADDRESS_IN_USE = "Address already in use"
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct free loopback ports: every socket stays bound until all are chosen, so no two are the
+    same. Another process may still take one before our child binds it: callers retry on ADDRESS_IN_USE."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def log_tail(path: Path | None, lines: int = 20) -> str:
+    """The last `lines` lines of a child's log ('' when there is none), for error messages."""
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:]) if path else ""
+    except OSError:
+        return ""
+
+
+def with_log(message: str, log_path: Path | None) -> str:
+    """`message` plus where the child's log is and its last lines."""
+    tail = log_tail(log_path)
+    return f"{message} (log: {log_path})" + (f"; last lines:\n{tail}" if tail else "") if log_path else message
 
 
 def wait_until(ready: Callable[[], bool], timeout: float, interval: float = 0.1,
@@ -60,8 +86,9 @@ def answers_200(url: str, headers: dict | None = None) -> bool:
 
 
 def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None,
-              headers: dict | None = None, interval: float = 0.1) -> float:
-    """Poll `url` until it answers 200; return seconds waited. Fails early if `process` exits."""
+              headers: dict | None = None, interval: float = 0.1, log_path: Path | None = None) -> float:
+    """Poll `url` until it answers 200; return seconds waited. Fails early if `process` exits; the error
+    carries the tail of `log_path`."""
     start = time.monotonic()
 
     def exited() -> bool:
@@ -70,8 +97,9 @@ def wait_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None 
     if wait_until(lambda: answers_200(url, headers), timeout, interval, give_up=exited):
         return time.monotonic() - start
     if exited():
-        raise PipelineError(f"process {process.args[0]!s} exited with code {process.returncode} before {url} was ready")
-    raise PipelineError(f"{url} not ready after {timeout:.0f} s")
+        raise PipelineError(with_log(f"process {process.args[0]!s} exited with code {process.returncode} before "
+                                     f"{url} was ready", log_path))
+    raise PipelineError(with_log(f"{url} not ready after {timeout:.0f} s", log_path))
 
 
 @contextmanager

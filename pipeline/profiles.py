@@ -93,6 +93,11 @@ class Profile(BaseModel):
     max_prompts: PositiveInt = Field(DEFAULT_LIMITS.max_prompts, description="Most prompts per /v1/completions call")
     max_stop: PositiveInt = Field(DEFAULT_LIMITS.max_stop, description="Most stop strings per request")
     replicas: PositiveInt = Field(2, description="Serving replicas behind the gateway (Kubernetes, compose)")
+    revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$",
+                                 description="Hugging Face commit of model_repo to download (40 hex digits); "
+                                             "unset: not pinned yet")
+    storage_mb_per_s: float = Field(200.0, gt=0, description="Read speed of the model-cache volume in MB/s; "
+                                                              "sizes the startup budget of the model pods")
     hardware_validated: bool = Field(False, description="True only once this exact combination ran on real hardware")
     evidence: str = Field("", description="What suggests the combination works")
 

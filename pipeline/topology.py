@@ -18,7 +18,7 @@ from pipeline.cpu_backend.runner import backend_argv
 from pipeline.errors import PipelineError
 from pipeline.gateway import Gateway
 from pipeline.model import SERVED_MODEL_NAME
-from pipeline.procs import ManagedProcess, free_port, wait_http
+from pipeline.procs import ADDRESS_IN_USE, ManagedProcess, free_port, free_ports, log_tail, wait_http
 
 LOOPBACK = "127.0.0.1"
 # nothing is in flight when a demo, drill or benchmark tears the chain down, so smg need not wait for a grace period
@@ -54,22 +54,34 @@ def adapter_argv(upstream: str, port: int) -> list[str]:
 
 
 class Server:
-    """One HTTP child process on a fixed loopback port; can be killed and started again on that port."""
+    """One HTTP child process on a loopback port; can be killed and started again on that port. If another
+    process took the port before the child bound it, `wait(move_on_collision=True)` starts it on a fresh one."""
 
     def __init__(self, name: str, argv_for_port: ArgvForPort, log_dir: Path, port: int | None = None):
         self.name = name
         self.port = port or free_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        self.argv = argv_for_port(self.port)
+        self.argv_for_port = argv_for_port
         self.log_path = Path(log_dir) / f"{name}.log"
         self.process: ManagedProcess | None = None
 
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
     def start(self) -> Server:
-        self.process = ManagedProcess(self.argv, log_path=self.log_path).start()
+        self.process = ManagedProcess(self.argv_for_port(self.port), log_path=self.log_path).start()
         return self
 
-    def wait(self, timeout: float = 120.0) -> float:
-        return wait_http(f"{self.url}/health", timeout=timeout, process=self.process.process)
+    def wait(self, timeout: float = 120.0, move_on_collision: bool = False) -> float:
+        try:
+            return wait_http(f"{self.url}/health", timeout=timeout, process=self.process.process,
+                             log_path=self.log_path)
+        except PipelineError:
+            if not move_on_collision or ADDRESS_IN_USE not in log_tail(self.log_path):
+                raise
+            self.stop()
+            self.port = free_port()
+            return self.start().wait(timeout)
 
     def kill(self) -> None:
         self.process.kill()
@@ -89,8 +101,9 @@ class Topology(contextlib.ExitStack):
                  gateway_key: str | None = None, gateway_overrides: dict | None = None, ready_timeout: float = 120.0):
         super().__init__()
         self.log_dir = Path(log_dir)
-        self.replicas = [Server(f"replica{i}", replica, log_dir) for i in range(replicas)]
-        self.adapters = [Server(f"adapter{i}", lambda port, up=r.url: adapter_argv(up, port), log_dir)
+        ports = free_ports(replicas * (2 if adapters else 1))
+        self.replicas = [Server(f"replica{i}", replica, log_dir, ports.pop()) for i in range(replicas)]
+        self.adapters = [Server(f"adapter{i}", lambda port, r=r: adapter_argv(r.url, port), log_dir, ports.pop())
                          for i, r in enumerate(self.replicas)] if adapters else []
         self.gateway_key = gateway_key
         self.gateway_overrides = GATEWAY_DEFAULTS | (gateway_overrides or {})
@@ -114,13 +127,20 @@ class Topology(contextlib.ExitStack):
         return self
 
     def start_replicas(self) -> None:
-        """Start every replica and adapter, then wait for all of them (their imports overlap)."""
+        """Start every replica and adapter, then wait for all of them (their imports overlap). A replica that
+        lost its port to another process moves to a fresh one, and its adapter follows it."""
         servers = [*self.replicas, *self.adapters]
         for server in servers:
             self.callback(server.stop)  # registered first: an interrupt mid-start orphans nothing
             server.start()
-        for server in servers:
-            server.wait(self.ready_timeout)
+        for i, replica in enumerate(self.replicas):
+            port = replica.port
+            replica.wait(self.ready_timeout, move_on_collision=True)
+            if self.adapters and replica.port != port:
+                self.adapters[i].stop()
+                self.adapters[i].start()
+        for adapter in self.adapters:
+            adapter.wait(self.ready_timeout, move_on_collision=True)
 
     def start_gateway(self) -> Gateway:
         self.gateway = Gateway([s.url for s in self.fronts], self.gateway_key, log_path=self.log_dir / "gateway.log",

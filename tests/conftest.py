@@ -24,7 +24,8 @@ NEEDS_TORCH = ["test_build_cpu_stack.py", "test_convert_errors.py", "test_conver
                "test_convert_memory.py", "test_convert_verify.py", "test_convert_wrong_split.py",
                "test_cpu_backend_sampling.py", "test_cpu_backend_server.py", "test_demo_pipeline.py",
                "test_drills_bad_input.py", "test_drills_converter_crash.py", "test_drills_replica_kill.py",
-               "test_k8s_server_contract.py", "test_long_context.py", "test_orphans.py", "test_tiny_config.py",
+               "test_drills_rolling_restart.py", "test_k8s_server_contract.py", "test_long_context.py", "test_orphans.py",
+               "test_tiny_config.py",
                "test_tiny_model.py", "test_tiny_template.py"]
 collect_ignore = [] if importlib.util.find_spec("torch") else NEEDS_TORCH
 

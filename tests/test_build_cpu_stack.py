@@ -63,7 +63,7 @@ def test_adapter_in_front_of_the_cpu_backend(stack):
         lines = [line for line in r.iter_lines(decode_unicode=True) if line]
     assert lines[-1] == "data: [DONE]"
     assert json.loads(lines[-2][6:])["choices"][0]["finish_reason"] in ("length", "stop")
-    assert "trtllm_" in requests.get(f"{url}/prometheus/metrics", timeout=10).text
+    assert "request_queue_time_seconds_sum{" in requests.get(f"{url}/prometheus/metrics", timeout=10).text
 
 
 def test_smoke_shape_checks_pass(stack):

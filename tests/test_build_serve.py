@@ -5,6 +5,8 @@ The bundles here run the corpus-replaying stand-in for trtllm-serve as their bac
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +17,11 @@ import pytest
 import requests
 
 from pipeline.model import SERVED_MODEL_NAME
-from pipeline.procs import free_port, wait_http
+from pipeline.procs import ManagedProcess, free_port, wait_http, wait_until
 
 pytestmark = pytest.mark.integration
 
+ABRUPT = Path(__file__).parent / "fixtures" / "abrupt_backend.py"
 REPLAY = Path(__file__).parent / "data" / "hunyuan_outputs" / "replay_upstream.py"
 SERVED = SERVED_MODEL_NAME
 
@@ -144,3 +147,78 @@ def test_missing_trtllm_serve_is_a_clear_error(run_cli, tmp_path, monkeypatch):
 def test_not_a_bundle(run_cli, tmp_path):
     result = run_cli("serve", "--bundle", tmp_path)
     assert result.exit_code == 2 and "bundle.json: missing" in result.output
+
+
+def status(url: str) -> int | None:
+    try:
+        return requests.get(url, timeout=2).status_code
+    except requests.RequestException:
+        return None
+
+
+def data_lines(lines) -> list[bytes]:
+    return [line for line in lines if line.startswith(b"data:")]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sigterm_drains_a_stream_in_flight_before_stopping_an_abrupt_backend(served):
+    """The backend dies at once on SIGTERM; serve must fail /health, refuse new requests with 503 and let the
+    stream in flight finish with [DONE] before the backend gets SIGTERM."""
+    serve = served(["{python}", str(ABRUPT), "{port}"])
+    wait_http(f"{serve.url}/health", timeout=60, process=serve.process)
+    body = {"model": SERVED, "stream": True, "max_tokens": 60, "messages": [{"role": "user", "content": "hi"}]}
+    with requests.post(f"{serve.url}/v1/chat/completions", json=body, stream=True, timeout=30) as stream:
+        lines = stream.iter_lines()
+        first = next(line for line in lines if line.startswith(b"data:"))
+        serve.process.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: status(f"{serve.url}/health") == 503, 10, 0.05)
+        refused = requests.post(f"{serve.url}/v1/chat/completions", json={**body, "stream": False}, timeout=10)
+        rest = data_lines(lines)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == 503
+    assert rest[-1] == b"data: [DONE]"
+    text = "".join(json.loads(line[5:])["choices"][0]["delta"].get("content") or ""
+                   for line in [first, *rest[:-1]] if json.loads(line[5:])["choices"])
+    assert "t0" in text and "t59" in text
+    assert serve.wait() == 0
+
+
+def read_only(root: Path) -> list[str]:
+    """Command prefix: run with `root` bind-mounted read-only in a private mount namespace (EROFS even for
+    root, as a `readOnly: true` volume in Kubernetes)."""
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(root)]
+
+
+@pytest.fixture
+def read_only_models(tmp_path) -> tuple[Path, list[str]]:
+    root = tmp_path / "models"
+    (root / "hf-home").mkdir(parents=True)
+    probe = subprocess.run([*read_only(root), "touch", str(root / "probe")], capture_output=True, text=True)
+    if shutil.which("unshare") is None or "Read-only file system" not in probe.stderr:
+        pytest.skip(f"no read-only bind mount here (needs unshare and mount privileges): {probe.stderr.strip()}")
+    return root, read_only(root)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_remote_code_checkpoint_serves_from_a_read_only_model_cache(read_only_models, tmp_path):
+    """Kubernetes and compose mount the model cache read-only with HF_HOME on it; transformers copies
+    `auto_map` code into $HF_HOME/modules unless serve points HF_MODULES_CACHE somewhere writable."""
+    pytest.importorskip("torch")  # make-tiny writes the weights with torch
+    root, prefix = read_only_models
+    model = root / "hf" / "tiny-remote"
+    subprocess.run([sys.executable, "-m", "pipeline", "make-tiny", "--out", str(model), "--remote-code",
+                    "--shards", "1"], check=True, capture_output=True)
+    assert "auto_map" in json.loads((model / "config.json").read_text())
+    bundle = make_bundle(tmp_path / "bundle", ["{python}", str(ABRUPT), "{port}", str(model)])
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "HF_MODULES_CACHE"} | {"HF_HOME": str(root / "hf-home")}
+    serve = ManagedProcess([*prefix, sys.executable, "-m", "pipeline", "serve", "--bundle", str(bundle),
+                            "--port", str(port)], log_path=tmp_path / "serve.log")
+    serve.env = env
+    with serve:
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health", timeout=120, process=serve.process)
+        except Exception:
+            pytest.fail((tmp_path / "serve.log").read_text()[-2000:])

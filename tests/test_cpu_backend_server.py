@@ -198,17 +198,17 @@ def test_completions_shapes_streamed_and_not(server):
 def test_metrics_use_trtllm_names_and_count_requests(server):
     text = requests.get(f"{server}/prometheus/metrics", timeout=10).text
     types = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE"))
-    for gauge in ("trtllm_num_requests_waiting", "trtllm_num_requests_running", "trtllm_kv_cache_utilization",
-                  "trtllm_kv_cache_tokens_per_block", "trtllm_kv_cache_max_blocks", "trtllm_kv_cache_hit_rate"):
+    for gauge in ("num_requests_waiting", "num_requests_running", "kv_cache_utilization",
+                  "kv_cache_tokens_per_block", "kv_cache_max_blocks", "kv_cache_hit_rate"):
         assert types.get(gauge) == "gauge", gauge
-    for histogram in ("trtllm_time_to_first_token_seconds", "trtllm_time_per_output_token_seconds",
-                      "trtllm_e2e_request_latency_seconds", "trtllm_request_queue_time_seconds"):
+    for histogram in ("time_to_first_token_seconds", "time_per_output_token_seconds",
+                      "e2e_request_latency_seconds", "request_queue_time_seconds"):
         assert types.get(histogram) == "histogram", histogram
-    before = metric(server, "trtllm_e2e_request_latency_seconds_count")
-    tokens = metric(server, "trtllm_generation_tokens_total")
+    before = metric(server, "e2e_request_latency_seconds_count")
+    tokens = metric(server, "generation_tokens_total")
     usage = chat(server, max_tokens=5, temperature=0).json()["usage"]
-    assert metric(server, "trtllm_e2e_request_latency_seconds_count") == before + 1
-    assert metric(server, "trtllm_generation_tokens_total") == tokens + usage["completion_tokens"]
+    assert metric(server, "e2e_request_latency_seconds_count") == before + 1
+    assert metric(server, "generation_tokens_total") == tokens + usage["completion_tokens"]
 
 
 def _open_stream(url: str, hold: list):
@@ -219,15 +219,15 @@ def _open_stream(url: str, hold: list):
 
 
 def test_queue_full_gives_429_and_a_gone_client_frees_its_slot(server):
-    tokens_before = metric(server, "trtllm_generation_tokens_total")
+    tokens_before = metric(server, "generation_tokens_total")
     held: list = []
     threads = [threading.Thread(target=_open_stream, args=(server, held)) for _ in range(2)]
     for t in threads:
         t.start()
     try:
         deadline = time.monotonic() + 30
-        while not (metric(server, "trtllm_num_requests_running") == 1
-                   and metric(server, "trtllm_num_requests_waiting") == 1):
+        while not (metric(server, "num_requests_running") == 1
+                   and metric(server, "num_requests_waiting") == 1):
             assert time.monotonic() < deadline, "slot and queue never filled"
             time.sleep(0.05)
         refused = chat(server, max_tokens=1)
@@ -239,23 +239,23 @@ def test_queue_full_gives_429_and_a_gone_client_frees_its_slot(server):
         for response in held:
             response.close()
     deadline = time.monotonic() + 10
-    while metric(server, "trtllm_num_requests_running") or metric(server, "trtllm_num_requests_waiting"):
+    while metric(server, "num_requests_running") or metric(server, "num_requests_waiting"):
         assert time.monotonic() < deadline, "closed streams kept generating"
         time.sleep(0.05)
-    generated = metric(server, "trtllm_generation_tokens_total") - tokens_before
+    generated = metric(server, "generation_tokens_total") - tokens_before
     assert generated < 2 * (MAX_SEQ_LEN - 10), "cancelled requests ran to their full budget"
     assert chat(server, max_tokens=2).status_code == 200
 
 
 def test_non_streamed_request_is_cancelled_when_the_client_gives_up(server):
-    tokens_before = metric(server, "trtllm_generation_tokens_total")
+    tokens_before = metric(server, "generation_tokens_total")
     with pytest.raises(requests.Timeout):
         chat(server, max_tokens=100000, ignore_eos=True, timeout=0.3)
     deadline = time.monotonic() + 10
-    while metric(server, "trtllm_num_requests_running"):
+    while metric(server, "num_requests_running"):
         assert time.monotonic() < deadline, "the abandoned request kept generating"
         time.sleep(0.05)
-    assert metric(server, "trtllm_generation_tokens_total") - tokens_before < MAX_SEQ_LEN - 20
+    assert metric(server, "generation_tokens_total") - tokens_before < MAX_SEQ_LEN - 20
 
 
 def test_sigterm_stops_the_server_promptly_even_mid_generation(tmp_path):

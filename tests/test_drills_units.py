@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import requests
 
-from pipeline.drills import bad_input, converter_crash, replica_kill
+from pipeline.drills import bad_input, converter_crash, replica_kill, rolling_restart
 from pipeline.drills.load import Record
 from pipeline.drills.table import markdown, write_report
 from pipeline.goals import GoalResult
@@ -112,3 +112,20 @@ def test_model_dir_without_weights_is_exit_2(run_cli, tmp_path):
     (tmp_path / "config.json").write_text("{}")
     result = run_cli("drills", "--model-dir", tmp_path)
     assert result.exit_code == 2 and "make tiny-model" in result.output
+
+
+def rolling(outcomes=("ok",) * 4, exits=(143, 0, 143), back=(20.0, 25.0, 30.0)) -> dict:
+    rows = [Record("stream" if i % 2 else "plain", i, i + 0.1, outcome, None) for i, outcome in enumerate(outcomes)]
+    return {"records": rows, "restarts": [rolling_restart.Restart(code, 3.0, b) for code, b in zip(exits, back, strict=True)]}
+
+
+@pytest.mark.parametrize("measured, expected", [
+    (rolling(), [True, True]),
+    (rolling(outcomes=("ok", "http_503", "ok", "ok")), [False, True]),
+    (rolling(outcomes=("ok", "ok", "ok", "error_event")), [False, True]),
+    (rolling(outcomes=("ok", "ok")[:1]), [False, True]),  # no stream at all proves nothing
+    (rolling(exits=(143, 1, 0)), [True, False]),  # a crash, not a drain
+    (rolling(back=(20.0, None, 30.0)), [True, False]),  # never healthy again
+])
+def test_rolling_restart_judge(measured, expected):
+    assert verdicts(rolling_restart.evaluate(measured)) == expected

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import yaml
 
-from pipeline.deploy.policy import GATEWAY, MODEL, POLICIES, violations
-from pipeline.deploy.render import K8S_ROOT
+from pipeline.deploy.policy import GATEWAY, MODEL, POLICIES, check_edge, edge_admits, violations
+from pipeline.deploy.render import K8S_ROOT, kustomize
 from pipeline.deploy.settings import deployment_for
+from pipeline.drills.auth import CANDIDATE_OPEN, OPEN_ROUTES
 from pipeline.profiles import profile_names
 
 
@@ -37,7 +39,7 @@ def model_policy(docs):
     return find(docs, "NetworkPolicy", "hunyuan-trt-model-ingress")
 
 
-def _set(node: dict, key, value):
+def _set(node, key, value):
     node[key] = value
 
 
@@ -101,7 +103,49 @@ BREAKERS = [
                                                 "minReplicaCount", 0)),
     ("autoscaling", "h200x2", lambda docs: _set(find(docs, "ScaledObject", "hunyuan-trt-model")["spec"]["advanced"][
         "horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"], "stabilizationWindowSeconds", 0)),
+    ("autoscaling", "h200x2", lambda docs: _set(trigger(docs), "query",
+                                                'sum(trtllm_num_requests_waiting{namespace="hunyuan-trt"})')),
+    ("autoscaling", "cpu-tiny", lambda docs: _set(trigger(docs), "query", "sum(rate(request_queue_time_seconds))")),
+    ("autoscaling", "h200x2", lambda docs: _set(find(docs, "Deployment", "hunyuan-trt-model")["spec"], "replicas", 2)),
+    ("disruption-budgets", "h200x2", lambda docs: find(docs, "PodDisruptionBudget", "hunyuan-trt-model")["spec"].pop(
+        "unhealthyPodEvictionPolicy")),
+    ("disruption-budgets", "cpu-tiny", lambda docs: _set(find(docs, "PodDisruptionBudget", "hunyuan-trt-gateway")[
+        "spec"], "unhealthyPodEvictionPolicy", "IfHealthyBudget")),
+    ("edge", "h200x2", lambda docs: ingress_paths(docs).append({**ingress_paths(docs)[0], "path": "/engine_metrics"})),
+    ("edge", "h200x2", lambda docs: _set(ingress_paths(docs)[1], "pathType", "Prefix")),
+    ("edge", "h200x2", lambda docs: _set(ingress_paths(docs)[0], "path", "/")),
+    ("edge", "cpu-tiny", lambda docs: _set(find(docs, "Ingress", "hunyuan-trt")["spec"], "defaultBackend",
+                                           ingress_paths(docs)[0]["backend"])),
+    ("edge", "h200x2", lambda docs: _set(find(docs, "Service", "hunyuan-trt-gateway")["spec"], "type", "LoadBalancer")),
+    ("edge", "h200x2", lambda docs: docs.remove(find(docs, "Ingress", "hunyuan-trt"))),
+    ("pull-secrets", "h200x2", lambda docs: pod(docs, "hunyuan-trt-gateway").pop("imagePullSecrets")),
+    ("pull-secrets", "cpu-tiny", lambda docs: find(docs, "CronJob", "hunyuan-trt-smoke")["spec"]["jobTemplate"]["spec"][
+        "template"]["spec"].pop("imagePullSecrets")),
+    ("revision", "h200x2", lambda docs: _set(prep_step(docs, "fetch")["command"],
+                                             prep_step(docs, "fetch")["command"].index("--revision") + 1, "main")),
+    ("revision", "h200x2", lambda docs: prep_step(docs, "fetch")["command"].remove("--revision")),
+    ("drain", "h200x2", lambda docs: server(docs).pop("lifecycle")),
+    ("drain", "h200x2", lambda docs: _set(pod(docs), "terminationGracePeriodSeconds", 120)),
+    ("drain", "cpu-tiny", lambda docs: _set(server(docs)["args"], server(docs)["args"].index("--ready-timeout") + 1,
+                                            "120")),
+    ("remote-code-cache", "h200x2", lambda docs: _set(server(docs), "env", [e for e in server(docs)["env"]
+                                                                           if e["name"] != "HF_MODULES_CACHE"])),
+    ("remote-code-cache", "cpu-tiny", lambda docs: _env(server(docs), "HF_MODULES_CACHE", value="/models/modules")),
+    ("gateway-readiness", "h200x2", lambda docs: _set(gateway(docs)["readinessProbe"]["httpGet"], "path", "/readiness")),
 ]
+
+
+def trigger(docs):
+    return find(docs, "ScaledObject", "hunyuan-trt-model")["spec"]["triggers"][0]["metadata"]
+
+
+def ingress_paths(docs):
+    return find(docs, "Ingress", "hunyuan-trt")["spec"]["rules"][0]["http"]["paths"]
+
+
+def prep_step(docs, name):
+    return next(c for c in find(docs, "Job", "hunyuan-trt-model-prep")["spec"]["template"]["spec"]["initContainers"]
+                if c["name"] == name)
 
 
 @pytest.mark.parametrize("name", profile_names())
@@ -128,3 +172,36 @@ def test_policy_labels_match_the_rendered_workloads():
     assert find(docs, "Deployment", "hunyuan-trt-model")["metadata"]["labels"].items() >= MODEL.items()
     assert find(docs, "Deployment", "hunyuan-trt-gateway")["spec"]["template"]["metadata"]["labels"].items() \
         >= GATEWAY.items()
+
+
+def test_gateway_api_edge_passes_only_the_api(tmp_path):
+    """The gateway-api component (not in any overlay by default) replaces the Ingress with an HTTPRoute that
+    the edge policy accepts, and that policy refuses the HTTPRoute once it routes a path outside the list."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    relative = os.path.relpath(K8S_ROOT, overlay)
+    overlay.joinpath("kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [f"{relative}/overlays/h200x2"], "components": [f"{relative}/components/gateway-api"]}))
+    docs = list(yaml.safe_load_all(kustomize(overlay)))
+    route = find(docs, "HTTPRoute", "hunyuan-trt")
+    assert not [d for d in docs if d["kind"] == "Ingress"]
+    assert check_edge(docs, deployment_for("h200x2")) == []
+    assert_edge_keeps_smg_routes_inside(docs)
+    route["spec"]["rules"][0]["matches"].append({"path": {"type": "PathPrefix", "value": "/"}})
+    assert check_edge(docs, deployment_for("h200x2"))
+
+
+def assert_edge_keeps_smg_routes_inside(docs):
+    """The routes smg answers without a key that the auth drill marks edge-blocked, and every other route it
+    probes outside /v1 and /health, do not pass the edge; the API and the liveness check do."""
+    for path in ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health"):
+        assert edge_admits(docs, path), path
+    blocked = [path for path, (public, _) in OPEN_ROUTES.items() if not public]
+    blocked += [path for path in CANDIDATE_OPEN if not path.startswith("/v1/") and path != "/health"]
+    blocked += ["/workers", "/generate", "/v10/x", "/healthz", "/health/x"]
+    assert [path for path in blocked if edge_admits(docs, path)] == []
+
+
+@pytest.mark.parametrize("name", ["h200x2", "cpu-tiny"])
+def test_ingress_keeps_smg_routes_inside(name):
+    assert_edge_keeps_smg_routes_inside(rendered(name))

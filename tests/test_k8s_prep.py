@@ -1,9 +1,11 @@
-"""The cpu-tiny model-prep Job, run here step by step with /models mapped to a temp dir: it leaves the
-bundle exactly where the model-server pod waits for it and serves from (`serve --bundle`)."""
+"""The cpu-tiny model-prep Job, run here step by step with /models and /tmp mapped to temp dirs: it leaves
+the bundle exactly where the model-server pod waits for it and serves from (`serve --bundle`), and a rerun
+skips every step while the bundle is up to date."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline.deploy.policy import containers, pod_specs
-from pipeline.deploy.prep import EMBEDDED_TINY_DIR
+from pipeline.deploy.prep import CURRENT_MARKER, EMBEDDED_TINY_DIR
 from pipeline.deploy.render import K8S_ROOT
 from pipeline.model import TINY_MODEL_DIR
 
@@ -23,23 +25,29 @@ MOUNT = re.compile(r"(?<![\w.-])/models(?=/)")
 
 
 def _local(arg: str, root: Path) -> str:
-    return MOUNT.sub(str(root), arg.replace(EMBEDDED_TINY_DIR, str(TINY_MODEL_DIR)))
+    arg = arg.replace(EMBEDDED_TINY_DIR, str(TINY_MODEL_DIR)).replace(CURRENT_MARKER, str(root / "pod-tmp-marker"))
+    return MOUNT.sub(str(root), arg)
 
 
-def _argv(container: dict, root: Path) -> list[str]:
-    if "command" in container:
-        return [_local(a, root) for a in container["command"]]
-    return [sys.executable, "-m", "pipeline", *(_local(a, root) for a in container["args"])]
+def run_job(steps: list[dict], root: Path) -> list[str]:
+    """Run the Job's containers in order (the CLI from this venv on PATH); their outputs."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    outputs = []
+    for step in steps:
+        result = subprocess.run([_local(a, root) for a in step["command"]], capture_output=True, text=True,
+                                timeout=120, env=env)
+        assert result.returncode == 0, f"{step['name']}: {result.stderr[-500:]}"
+        outputs.append(result.stdout + result.stderr)
+    return outputs
 
 
-def test_cpu_tiny_prep_job_writes_the_bundle_the_server_waits_for(tmp_path):
+def test_cpu_tiny_prep_job_writes_the_bundle_the_server_waits_for_and_a_rerun_skips(tmp_path):
     docs = list(yaml.safe_load_all((K8S_ROOT / "rendered" / "cpu-tiny.yaml").read_text()))
     pods = {doc["metadata"]["name"]: pod for doc, pod in pod_specs(docs)}
     steps = containers(pods["hunyuan-trt-model-prep"])
-    assert [c["name"] for c in steps] == ["copy-embedded", "inspect", "build"]
-    for step in steps:
-        result = subprocess.run(_argv(step, tmp_path), capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"{step['name']}: {result.stderr[-500:]}"
+    assert [c["name"] for c in steps] == ["check-bundle", "copy-embedded", "inspect", "build"]
+    first = run_job(steps, tmp_path)
+    assert "rebuild: no readable bundle.json" in first[0] and "skipped" not in "".join(first)
     server_pod = pods["hunyuan-trt-model"]
     waits_for = re.search(r"-f (\S+) \]", server_pod["initContainers"][0]["args"][0]).group(1)
     serve_args = server_pod["containers"][0]["args"]
@@ -48,3 +56,8 @@ def test_cpu_tiny_prep_job_writes_the_bundle_the_server_waits_for(tmp_path):
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["profile"] == "cpu-tiny"
     assert meta["model_path"] == _local("/models/hf/embedded/hunyuan-tiny", tmp_path)
+    built = (bundle / "bundle.json").stat().st_mtime_ns
+    assert not (tmp_path / "pod-tmp-marker").exists()
+    second = run_job(steps, tmp_path)
+    assert "up to date" in second[0] and all("skipped" in out for out in second[1:])
+    assert (bundle / "bundle.json").stat().st_mtime_ns == built

@@ -12,7 +12,7 @@ from pipeline.cli import main
 from pipeline.deploy import render as render_mod
 from pipeline.deploy.overlay import overlay_files
 from pipeline.deploy.settings import STARTUP_MARGIN, deployment_for
-from pipeline.memory_plan import make_plan
+from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import load_profile, profile_names
 
 
@@ -25,11 +25,11 @@ def test_committed_overlays_and_golden_files_match_a_fresh_render():
 def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path):
     for sub in ("base", "components", "overlays", "rendered"):
         subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / sub), str(tmp_path / sub)], check=True)
-    patch = tmp_path / "overlays" / "h200x1" / "model-server.yaml"
+    patch = tmp_path / "overlays" / "h200x1" / "profile" / "model-server.yaml"
     threshold = deployment_for("h200x1").startup_failure_threshold
     patch.write_text(patch.read_text().replace(f"failureThreshold: {threshold}", "failureThreshold: 7"))
     (tmp_path / "rendered" / "gone.yaml").write_text("kind: List\n")
-    assert render_mod.stale_files(tmp_path) == ["overlays/h200x1/model-server.yaml", "rendered/gone.yaml"]
+    assert render_mod.stale_files(tmp_path) == ["overlays/h200x1/profile/model-server.yaml", "rendered/gone.yaml"]
 
 
 @pytest.mark.parametrize("name", profile_names())
@@ -37,14 +37,19 @@ def test_overlay_numbers_come_from_profile_and_plan(name):
     profile, spec = load_profile(name)
     plan = make_plan(name, profile, spec)
     d = deployment_for(name)
-    server = yaml.safe_load(overlay_files(d)["model-server.yaml"])
+    files = overlay_files(d)
+    server = yaml.safe_load(files["profile/model-server.yaml"])
+    scaling = yaml.safe_load(files["profile/autoscaling.yaml"])
     pod = server["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert server["spec"]["replicas"] == profile.replicas
+    assert "replicas" not in server["spec"] and scaling["spec"]["minReplicaCount"] == profile.replicas
     gpus = container["resources"]["limits"].get("nvidia.com/gpu")
     assert gpus == (str(profile.num_gpus) if profile.gpu.k8s_product else None)
     budget = container["startupProbe"]["failureThreshold"] * 10
-    assert budget >= STARTUP_MARGIN * plan.startup_estimate_s
+    load_s = plan.checkpoint_gb * 1000 / profile.storage_mb_per_s  # at the profile's storage speed
+    assert budget >= STARTUP_MARGIN * (load_s + ENGINE_INIT_S * bool(profile.gpu.k8s_product))
+    ready = float(container["args"][container["args"].index("--ready-timeout") + 1])
+    assert ready < budget
     assert container["args"][:3] == ["serve", "--bundle", f"/models/bundles/{name}"]
     if profile.gpu.k8s_product:
         term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]

@@ -1,5 +1,6 @@
 """The cpu-tiny model server started exactly as the manifest says (its args, with loopback ports) answers
-the probe paths, and its PodMonitor path exports the gauge the ScaledObject scales on."""
+the probe paths, and its PodMonitor path exports the series the ScaledObject scales on, which is one the
+pinned TensorRT-LLM exports (facts.json)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 from pipeline.deploy.render import K8S_ROOT
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.procs import ManagedProcess, free_port, wait_http
+from pipeline.trtllm import prometheus_metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -64,12 +66,17 @@ def test_started_server_answers_liveness_and_readiness_paths(server):
         assert requests.get(url + container[probe]["httpGet"]["path"], timeout=10).status_code == 200
 
 
-def test_pod_monitor_path_exports_the_autoscaling_gauge(server, manifest):
+def test_pod_monitor_path_exports_the_pinned_series_the_autoscaler_queries(server, manifest):
     _, url = server
     path = _doc(manifest, "PodMonitor", "hunyuan-trt-model")["spec"]["podMetricsEndpoints"][0]["path"]
     query = _doc(manifest, "ScaledObject", "hunyuan-trt-model")["spec"]["triggers"][0]["metadata"]["query"]
-    gauges = set(re.findall(r"\btrtllm_\w+", query))
-    assert gauges == {"trtllm_num_requests_waiting"}
+    queried = set(re.findall(r"\b([a-z0-9_]+)\{", query))
+    assert queried == {"request_queue_time_seconds_sum"}
+    assert {name.removesuffix("_sum") for name in queried} <= set(prometheus_metrics())
+    chat = {"messages": [{"role": "user", "content": "1+1?"}], "max_tokens": 2}  # the counter appears with one
+    assert requests.post(f"{url}/v1/chat/completions", json=chat, timeout=60).status_code == 200
     text = requests.get(url + path, timeout=10).text
-    exported = set(re.findall(r"^(trtllm_\w+)", text, re.MULTILINE))
-    assert gauges <= exported, f"{path} lacks {gauges - exported}"
+    exported = set(re.findall(r"^([a-z0-9_]+)\{", text, re.MULTILINE))
+    assert queried <= exported, f"{path} lacks {queried - exported}"
+    missing = [name for name in prometheus_metrics() if not any(e.startswith(name) for e in exported)]
+    assert missing == [], f"the CPU stand-in does not export the pinned {missing}"

@@ -6,6 +6,7 @@ Exit 0 when every goal is met, 1 when one is missed, 2 on bad input.
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -36,18 +37,28 @@ def parse_names(text: str) -> list[str]:
               show_default="the embedded hunyuan-tiny", help="Model the CPU replicas serve.")
 @click.option("--report", type=click.Path(path_type=Path), default=None, help="Also write the table here (markdown).")
 @click.option("--work", type=click.Path(path_type=Path), default=None,
-              help="Keep logs and scratch files here (default: a temporary directory).")
+              help="Keep logs and scratch files here (default: a temporary directory, kept when a drill fails).")
 def drills(only, short, model_dir, report, work):
     """Replica kill behind smg, converter crash, bad-input corpus and gateway auth, with goals.
 
     Ctrl-C, SIGTERM and SIGHUP stop every process a drill started."""
     names = parse_names(only)
     check_model_dir(model_dir)
-    with stop_signals_interrupt(), tempfile.TemporaryDirectory(prefix="hunyuan-drills-") as scratch:
-        results = run_drills(names, Context(model_dir, Path(work or scratch), short), click.echo)
+    scratch = Path(work or tempfile.mkdtemp(prefix="hunyuan-drills-"))
+    try:
+        with stop_signals_interrupt():
+            results = run_drills(names, Context(model_dir, scratch, short), click.echo)
+    except BaseException:
+        click.echo(f"drills: every child's log is kept in {scratch}", err=True)
+        raise
+    passed = all(result.passed for result in results)
+    if passed and not work:
+        shutil.rmtree(scratch, ignore_errors=True)
+    elif not passed:
+        click.echo(f"drills: every child's log is kept in {scratch}", err=True)
     click.echo(markdown(results))
     if report:
         write_report(results, report, "hunyuan-trt " + shlex.join(sys.argv[1:]))
         click.echo(f"written: {report}")
-    if not all(result.passed for result in results):
+    if not passed:
         sys.exit(1)

@@ -36,12 +36,15 @@ def _int_list(text: str, option: str) -> list[int]:
 @click.option("--source", type=click.Path(path_type=Path),
               help="With --published-fp8: quantize this BF16 checkpoint (with its config and tokenizer files) "
                    "instead of seeded random weights, e.g. pipeline/data/hunyuan-tiny.")
+@click.option("--remote-code", is_flag=True,
+              help="Publish the classes as remote code, as Tencent's checkpoints do (auto_map + modules).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, vocab, moe_topk, untied, published_fp8,
-                  source, force):
+                  source, remote_code, force):
     """Write config.json, model-*.safetensors and model.safetensors.index.json into --out."""
     from pipeline.model import read_config, spec_from_config
     from pipeline.outputs import SYNTHETIC_CHECKPOINT, check_target, replaced_directory
+    from pipeline.remote_code import add_remote_code
     from pipeline.synthetic_checkpoint import tiny_config, write_checkpoint
 
     if source and not published_fp8:
@@ -58,10 +61,14 @@ def make_tiny_cmd(out, seed, config_path, shards, layers, experts, kv_heads, voc
         config = tiny_config(**{key: value for key, value in sizes.items() if value is not None})
     spec_from_config(config, source=str(config_path or "built-in tiny config"))
     if published_fp8:
+        if remote_code:
+            raise PipelineError("--remote-code: not with --published-fp8 (the published layout is written as Tencent has it)")
         _write_published(config, source, out, seed, shards, force)
         return
     with replaced_directory(out, SYNTHETIC_CHECKPOINT, force) as temp:
         weight_map = write_checkpoint(config, temp, seed=seed, shards=shards)
+        if remote_code:
+            add_remote_code(temp)
     click.echo(f"wrote {out}: {len(weight_map)} tensors in {len(set(weight_map.values()))} shard(s), seed {seed}")
 
 

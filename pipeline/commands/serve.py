@@ -2,28 +2,36 @@
 
 The backend (trtllm-serve, or the CPU stand-in for cpu-tiny) runs in its own session with its logs on
 this process's stdout/stderr. Readiness is its /health answering 200 within --ready-timeout; only then
-does the adapter listen on --port. SIGTERM/SIGINT/SIGHUP stop the adapter and are forwarded to the backend;
-the exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops; if
-`serve` dies, even of SIGKILL, the kernel sends the backend SIGTERM (`pipeline.procs`).
+does the adapter listen on --port. A stop signal (SIGTERM/SIGINT/SIGHUP) while the adapter serves starts a
+drain (`pipeline.drain`): /health fails, new requests get 503, requests in flight finish within
+--drain-timeout; then the backend gets SIGTERM. Before that (still loading) it is forwarded at once. The
+exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops; if
+`serve` dies, even of SIGKILL, the kernel sends the backend SIGTERM (`pipeline.procs`). Transformers copies
+remote model code (`auto_map`) into $HF_MODULES_CACHE; `serve` points it at a writable temporary folder
+unless it is set, because the model cache is mounted read-only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
+from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S
 from pipeline.errors import PipelineError
-from pipeline.request_limits import RequestLimits
 from pipeline.procs import STOP_SIGNALS, ManagedProcess, answers_200, free_port, wait_until
+from pipeline.request_limits import RequestLimits
 
-STOP_GRACE_S = 30.0
 POLL_S = 0.2
+SHUTDOWN_TIMEOUT_S = 2.0  # uvicorn's own wait for connections after the drain
+MODULES_CACHE_ENV = "HF_MODULES_CACHE"
 
 
 def exit_code(returncode: int) -> int:
@@ -61,17 +69,26 @@ class Backend(ManagedProcess):
 
 
 async def adapter_while_backend_runs(backend: Backend, upstream: str, host: str, port: int,
-                                     model_name: str | None, limits: RequestLimits) -> None:
-    import uvicorn
-
+                                     model_name: str | None, limits: RequestLimits, drain_timeout: float) -> None:
     from pipeline.adapter.app import server_config
+    from pipeline.drain import Drain, DrainingServer
 
-    server = uvicorn.Server(server_config(upstream, host, port, model_name, limits=limits))
+    config = server_config(upstream, host, port, model_name, limits=limits)
+    config.timeout_graceful_shutdown = SHUTDOWN_TIMEOUT_S
+    drain = config.app = Drain(config.app, drain_timeout)
+    server = DrainingServer(config, drain)
 
     async def watch():
+        announced = False
         while not server.should_exit:
             if backend.process.poll() is not None:
                 click.echo(f"serve: backend exited with code {backend.process.returncode}; stopping", err=True)
+                server.should_exit = True
+            elif drain.draining and not announced:
+                click.echo(f"serve: draining {drain.in_flight} request(s), up to {drain_timeout:g} s", err=True)
+                announced = True
+            elif drain.done():
+                click.echo(f"serve: drained ({drain.in_flight} left); stopping the backend", err=True)
                 server.should_exit = True
             await asyncio.sleep(POLL_S)
 
@@ -80,6 +97,14 @@ async def adapter_while_backend_runs(backend: Backend, upstream: str, host: str,
         await server.serve()
     finally:
         watcher.cancel()
+
+
+def writable_modules_cache() -> dict:
+    """$HF_MODULES_CACHE for the backend: the one set, else a fresh folder under the temp dir (transformers'
+    default, $HF_HOME/modules, lies on the read-only model cache in Kubernetes and compose)."""
+    if os.environ.get(MODULES_CACHE_ENV):
+        return {}
+    return {MODULES_CACHE_ENV: tempfile.mkdtemp(prefix="hf-modules-")}
 
 
 def backend_command(bundle: Path, argv: dict, port: int) -> list[str]:
@@ -115,14 +140,18 @@ def build_engine_if_needed(bundle: Path, argv: dict) -> None:
               help="Loopback port for the backend (default: a free one).")
 @click.option("--ready-timeout", type=click.FloatRange(min=0.1), default=1800.0, show_default=True,
               help="Seconds to wait for the backend's /health (trtllm-serve loads and warms up for minutes).")
-def serve(bundle, host, port, backend_port, ready_timeout):
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=DRAIN_TIMEOUT_S, show_default=True,
+              help="On SIGTERM, seconds to let requests in flight finish before the backend is stopped; keep it "
+                   "below the pod's terminationGracePeriodSeconds.")
+def serve(bundle, host, port, backend_port, ready_timeout, drain_timeout):
     """Start the bundle's backend, wait for /health, then serve the Hunyuan adapter in front of it."""
     from pipeline.bundle import read_bundle
 
     meta, argv = read_bundle(bundle)
     build_engine_if_needed(bundle, argv)
     backend_port = backend_port or free_port()
-    backend = Backend(backend_command(bundle, argv, backend_port), env=meta.get("serve_env"))
+    modules_cache = writable_modules_cache()
+    backend = Backend(backend_command(bundle, argv, backend_port), {**(meta.get("serve_env") or {}), **modules_cache})
     upstream = f"http://127.0.0.1:{backend_port}"
     previous = {sig: signal.signal(sig, backend.on_signal) for sig in STOP_SIGNALS}
     backend.start()
@@ -130,9 +159,12 @@ def serve(bundle, host, port, backend_port, ready_timeout):
         if backend.wait_ready(f"{upstream}/health", ready_timeout):
             click.echo(f"serve: backend ready on {upstream}; adapter on http://{host}:{port}", err=True)
             asyncio.run(adapter_while_backend_runs(backend, upstream, host, port, meta.get("served_model_name"),
-                                                   RequestLimits.from_profile(meta.get("resolved_profile", {}))))
+                                                   RequestLimits.from_profile(meta.get("resolved_profile", {})),
+                                                   drain_timeout))
     finally:
         code = backend.stop()
+        if modules_cache:
+            shutil.rmtree(modules_cache[MODULES_CACHE_ENV], ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     sys.exit(code)

@@ -1,5 +1,6 @@
-"""Prometheus metrics under TensorRT-LLM's own names (`tensorrt_llm/metrics/collector.py`), so routers,
-autoscalers and dashboards written for trtllm-serve read the CPU stand-in unchanged.
+"""Prometheus metrics under TensorRT-LLM's own names (`tensorrt_llm/metrics/collector.py` at the pin: no prefix,
+see `pipeline/trtllm/facts.json` `prometheus_metrics`), so routers, autoscalers and dashboards written for
+trtllm-serve read the CPU stand-in unchanged.
 
 Gauges are computed at scrape time from the live server state; histograms use trtllm's bucket edges.
 Each server owns its registry, so several servers can live in one process (tests).
@@ -21,7 +22,7 @@ _TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.7
 _TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
                  10.0, 20.0, 40.0, 80.0)
 
-# name (without the trtllm_ prefix) -> (help, buckets)
+# name -> (help, buckets)
 HISTOGRAMS = {
     "e2e_request_latency_seconds": ("Histogram of end to end request latency in seconds.", _LATENCY_BUCKETS),
     "time_to_first_token_seconds": ("Histogram of time to first token in seconds.", _TTFT_BUCKETS),
@@ -62,16 +63,16 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self.labels = {"model_name": model_name, "engine_type": "cpu"}
         names = list(self.labels)
-        self.histograms = {name: Histogram("trtllm_" + name, doc, names, buckets=buckets, registry=self.registry)
+        self.histograms = {name: Histogram(name, doc, names, buckets=buckets, registry=self.registry)
                            for name, (doc, buckets) in HISTOGRAMS.items()}
-        self.counters = {name: Counter("trtllm_" + name, doc, names, registry=self.registry)
+        self.counters = {name: Counter(name, doc, names, registry=self.registry)
                          for name, doc in COUNTERS.items()}
-        self.success = Counter("trtllm_request_success", "Count of successfully processed requests.",
+        self.success = Counter("request_success", "Count of successfully processed requests.",
                                [*names, "finished_reason"], registry=self.registry)
         for metric in [*self.histograms.values(), *self.counters.values()]:
             metric.labels(**self.labels)  # expose zeros before the first request
         for name, doc in GAUGES.items():
-            Gauge("trtllm_" + name, doc, names, registry=self.registry).labels(**self.labels).set_function(
+            Gauge(name, doc, names, registry=self.registry).labels(**self.labels).set_function(
                 gauges[name])
 
     def observe(self, t: RequestTiming) -> None:

@@ -1,5 +1,7 @@
-"""The files of `k8s/overlays/<profile>/`: a kustomization that composes base + components, plus patches
-carrying the profile's numbers (see `pipeline.deploy.settings`). Pure: returns {file name: text}.
+"""The files of `k8s/overlays/<profile>/`: a kustomization that composes base + components, and the
+component `profile/` whose patches carry the profile's numbers (see `pipeline.deploy.settings`). The
+patches sit in a component so that they apply before the shared `images` component, which maps the
+placeholder image names they choose. Pure: returns {relative file name: text}.
 """
 
 from __future__ import annotations
@@ -8,9 +10,10 @@ import yaml
 
 from pipeline.deploy.prep import prep_containers
 from pipeline.deploy.settings import (
-    IMAGES,
+    DRAIN_TIMEOUT_S,
     MODELS_MOUNT,
     NAMESPACE,
+    PREP_TTL_S,
     SCALE_UP_LIMIT,
     STARTUP_MARGIN,
     STARTUP_PERIOD_S,
@@ -26,6 +29,8 @@ COMPONENTS = {
     "gpu": ("gpu", "monitoring", "autoscaling"),
     "cpu": ("monitoring", "autoscaling"),
 }
+PROFILE_COMPONENT = "profile"  # the overlay's own component (its patches)
+IMAGES_COMPONENT = "images"  # applied last: placeholder image names -> registry/name:tag
 RESTRICTED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
 
 
@@ -61,17 +66,20 @@ def model_server_patch(d: Deployment) -> dict:
             "(written by job/hunyuan-trt-model-prep)'; sleep 10; done")
     server = {
         "name": "server",
+        "image": d.image,
         "args": ["serve", "--bundle", d.bundle_dir, "--host", "0.0.0.0", "--port", str(SERVER_PORT),
-                 "--backend-port", str(BACKEND_PORT), "--ready-timeout", str(d.startup_budget_s)],
+                 "--backend-port", str(BACKEND_PORT), "--ready-timeout", str(d.ready_timeout_s),
+                 "--drain-timeout", str(DRAIN_TIMEOUT_S)],
         "resources": _quantities(d),
         "startupProbe": {"failureThreshold": d.startup_failure_threshold},
     }
     pod = {**_gpu_affinity(d),
-           "initContainers": [{"name": "wait-for-bundle", "args": [wait]}],
+           "initContainers": [{"name": "wait-for-bundle", "image": d.image, "args": [wait]}],
            "containers": [server],
            "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{d.shm_gib}Gi"}}]}
+    # no `replicas`: the autoscaling component's ScaledObject owns the count (minReplicaCount = d.replicas)
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hunyuan-trt-model"},
-            "spec": {"replicas": d.replicas, "template": {"spec": pod}}}
+            "spec": {"template": {"spec": pod}}}
 
 
 def model_prep_patch(d: Deployment) -> dict:
@@ -81,11 +89,12 @@ def model_prep_patch(d: Deployment) -> dict:
     mounts = [{"name": "model-cache", "mountPath": MODELS_MOUNT}, {"name": "tmp", "mountPath": "/tmp"}]
     env = [{"name": "HF_HOME", "value": f"{MODELS_MOUNT}/hf-home"}, {"name": "HOME", "value": "/tmp"}]
     *steps, last = prep_containers(d)
-    init = [{**step, "image": "hunyuan-trt-server", "env": env + step.get("env", []), "resources": resources,
+    init = [{**step, "image": d.image, "env": env + step.get("env", []), "resources": resources,
              "securityContext": RESTRICTED, "volumeMounts": mounts} for step in steps]
-    final = {"name": "build", "args": last["args"], "resources": resources}
+    final = {"name": "build", "image": d.image, "command": last["command"], "resources": resources}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "hunyuan-trt-model-prep"},
-            "spec": {"template": {"spec": {"initContainers": init, "containers": [final]}}}}
+            "spec": {"ttlSecondsAfterFinished": PREP_TTL_S,
+                     "template": {"spec": {"initContainers": init, "containers": [final]}}}}
 
 
 def model_cache_patch(d: Deployment) -> dict:
@@ -137,37 +146,38 @@ def _header(d: Deployment) -> str:
         f"{gpus};",
         "one replica = one node (TensorRT-LLM's Hunyuan model is single-node); scale out with replicas.",
         f"Checkpoint {d.checkpoint_gb:.1f} GB -> model cache {d.cache_gib} GiB ({d.cache_access_mode}).",
-        f"Planner load estimate {d.startup_estimate_s} s x {STARTUP_MARGIN:g} -> startupProbe "
-        f"{d.startup_failure_threshold} x {STARTUP_PERIOD_S} s = {d.startup_budget_s} s.",
-        f"Images built on TensorRT-LLM {TRTLLM_VERSION} (queue-depth gauges need >= 1.3.0rc12).",
+        f"Load estimate {d.startup_estimate_s} s ({d.checkpoint_gb:.1f} GB at {d.storage_mb_per_s:g} MB/s"
+        f"{' + autotuning' if d.gpus_per_replica else ''}) x {STARTUP_MARGIN:g}",
+        f"-> startupProbe {d.startup_failure_threshold} x {STARTUP_PERIOD_S} s = {d.startup_budget_s} s; "
+        f"serve --ready-timeout {d.ready_timeout_s} s.",
+        f"Weights: {d.model_repo} at " + (f"revision {d.revision}." if d.revision else "no pinned revision yet."),
+        f"Images built on TensorRT-LLM {TRTLLM_VERSION}.",
         "Generated by `hunyuan-trt render k8s --profile " + d.profile + "`; do not edit by hand.",
     ])
 
 
 def kustomization(d: Deployment, k8s_root: str) -> dict:
     family = "gpu" if d.gpus_per_replica else "cpu"
+    shared = [f"{k8s_root}/components/{name}" for name in COMPONENTS[family]]
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": NAMESPACE,
         "resources": [f"{k8s_root}/base"],
-        "components": [f"{k8s_root}/components/{name}" for name in COMPONENTS[family]],
+        "components": [*shared, PROFILE_COMPONENT, f"{k8s_root}/components/{IMAGES_COMPONENT}"],
         "labels": [{"pairs": {"hunyuan-trt/profile": d.profile}, "includeSelectors": False,
                     "includeTemplates": True}],
-        "patches": [{"path": name} for name in PATCHES],
-        "images": _images(d),
     }
 
 
-def _images(d: Deployment) -> list[dict]:
-    """Placeholder image names of base and patches -> the pinned images (settings.IMAGES)."""
-    placeholders = {"hunyuan-trt-server": d.image, "hunyuan-trt-cli": IMAGES["cpu"],
-                    "hunyuan-trt-gateway": IMAGES["gateway"]}
-    return [{"name": name, "newName": new_name, "newTag": tag} for name, (new_name, tag) in placeholders.items()]
+def profile_component() -> dict:
+    return {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
+            "patches": [{"path": name} for name in PATCHES]}
 
 
 def overlay_files(d: Deployment, k8s_root: str = "../..") -> dict[str, str]:
     """`k8s_root`: the k8s/ folder (holding base/ and components/) relative to the overlay directory."""
-    files = {"kustomization.yaml": dump(kustomization(d, k8s_root), header=_header(d))}
-    files.update({name: dump(build(d)) for name, build in PATCHES.items()})
+    files = {"kustomization.yaml": dump(kustomization(d, k8s_root), header=_header(d)),
+             f"{PROFILE_COMPONENT}/kustomization.yaml": dump(profile_component())}
+    files.update({f"{PROFILE_COMPONENT}/{name}": dump(build(d)) for name, build in PATCHES.items()})
     return files

@@ -6,10 +6,12 @@ Each check takes the rendered documents and the profile's `Deployment` numbers a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from pipeline.deploy.settings import Deployment
+from pipeline.deploy.settings import PULL_SECRET, STOP_GRACE_S, Deployment
 from pipeline.gateway import API_KEY_ENV
+from pipeline.trtllm import prometheus_metrics
 
 MODEL = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "model-server"}
 GATEWAY = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "gateway"}
@@ -19,6 +21,11 @@ GPU = "nvidia.com/gpu"
 MIN_PROBE_MARGIN = 1.5  # startupProbe budget >= this x the planner's load estimate
 PMIX_MAX_BYTES = 49  # Open MPI 5's PMIx singleton id buffer is 50 bytes with the terminator
 LAUNCHER = ["python", "-m", "pipeline.gateway"]
+GATEWAY_SERVICE = "hunyuan-trt-gateway"
+# What the public edge may pass to smg: the OpenAI API and the liveness check (smg serves far more).
+EDGE_ALLOWED = {("Prefix", "/v1"), ("Exact", "/health")}
+GATEWAY_API_PATH_TYPES = {"PathPrefix": "Prefix", "Exact": "Exact"}
+HISTOGRAM_SERIES = re.compile(r"\b([a-z_:][a-z0-9_:]*?)(?:_sum|_count|_bucket)?\b(?=\s*[{\[])")
 
 
 def pod_specs(docs: list[dict]) -> Iterator[tuple[dict, dict]]:
@@ -219,10 +226,26 @@ def check_security(docs, d: Deployment) -> list[str]:
     return bad
 
 
+def _arg(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
 def check_autoscaling(docs, d: Deployment) -> list[str]:
-    """Scaling keeps >= 1 replica and waits longer than a cold start before scaling down."""
+    """Scaling keeps >= 1 replica and waits longer than a cold start before scaling down; its Prometheus
+    triggers query only series the pinned TensorRT-LLM exports (facts.json), and the Deployment it scales
+    has no `replicas` of its own (each `kubectl apply` would reset the scaled count)."""
     bad = []
+    pinned = set(prometheus_metrics())
     for so in (doc for doc in docs if doc["kind"] == "ScaledObject"):
+        target = so["spec"]["scaleTargetRef"]["name"]
+        if any(doc["kind"] == "Deployment" and doc["metadata"]["name"] == target and "replicas" in doc["spec"]
+               for doc in docs):
+            bad.append(f"{so['metadata']['name']}: Deployment {target} sets spec.replicas while KEDA owns it")
+        for trigger in so["spec"].get("triggers", []):
+            series = set(HISTOGRAM_SERIES.findall(trigger.get("metadata", {}).get("query", "")))
+            if trigger["type"] == "prometheus" and (not series or not series <= pinned):
+                bad.append(f"{so['metadata']['name']}: query series {sorted(series - pinned) or 'none'} are not "
+                           f"exported by the pinned TensorRT-LLM ({sorted(pinned)})")
         spec = so["spec"]
         window = (spec.get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior", {})
                   .get("scaleDown", {}).get("stabilizationWindowSeconds", 300))
@@ -253,6 +276,111 @@ def check_gateway_rbac(docs, d: Deployment) -> list[str]:
     return bad
 
 
+def check_disruption_budgets(docs, d: Deployment) -> list[str]:
+    """Every PDB lets unhealthy pods be evicted: crash-looping or still-loading pods never block a drain."""
+    return [f"{pdb['metadata']['name']}: unhealthyPodEvictionPolicy must be AlwaysAllow" for pdb in docs
+            if pdb["kind"] == "PodDisruptionBudget" and pdb["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow"]
+
+
+def _edge_routes(doc: dict) -> list[tuple[str, str, str]]:
+    """(path type, path, backend service) of every route of an Ingress or HTTPRoute."""
+    if doc["kind"] == "Ingress":
+        return [(p.get("pathType"), p.get("path"), p["backend"].get("service", {}).get("name"))
+                for rule in doc["spec"].get("rules", []) for p in rule.get("http", {}).get("paths", [])]
+    return [(GATEWAY_API_PATH_TYPES.get(m.get("path", {}).get("type")), m.get("path", {}).get("value"), ref["name"])
+            for rule in doc["spec"].get("rules", []) for m in rule.get("matches", [{}])
+            for ref in rule.get("backendRefs", [])]
+
+
+def edge_admits(docs: list[dict], path: str) -> bool:
+    """Whether an Ingress or HTTPRoute in `docs` passes a request for `path` (Kubernetes path matching:
+    Prefix matches whole path elements)."""
+    def matches(kind: str, prefix: str) -> bool:
+        return path == prefix or (kind == "Prefix" and path.startswith(prefix.rstrip("/") + "/"))
+    return any(matches(kind, route) for doc in docs if doc["kind"] in ("Ingress", "HTTPRoute")
+               for kind, route, _ in _edge_routes(doc))
+
+
+def check_edge(docs, d: Deployment) -> list[str]:
+    """The only public way in is an Ingress or HTTPRoute passing /v1/... and /health to the gateway: the
+    gateway Service is internal, and no edge route or default backend admits another path."""
+    bad = [f"Service {s['metadata']['name']}: type {s['spec']['type']} exposes every smg route" for s in docs
+           if s["kind"] == "Service" and s["spec"].get("type") in ("LoadBalancer", "NodePort")]
+    edges = [doc for doc in docs if doc["kind"] in ("Ingress", "HTTPRoute")]
+    bad += [] if edges else ["no Ingress or HTTPRoute: the API has no edge"]
+    for doc in edges:
+        name = f"{doc['kind']} {doc['metadata']['name']}"
+        if doc["spec"].get("defaultBackend"):
+            bad.append(f"{name}: a defaultBackend passes every path")
+        for kind, path, service in _edge_routes(doc):
+            if (kind, path) not in EDGE_ALLOWED or service != GATEWAY_SERVICE:
+                bad.append(f"{name}: route {kind} {path} -> {service} is outside {sorted(EDGE_ALLOWED)} -> "
+                           f"{GATEWAY_SERVICE}")
+    return bad
+
+
+def check_pull_secrets(docs, d: Deployment) -> list[str]:
+    """Every pod can pull from a private registry with the Secret PULL_SECRET."""
+    return [f"{doc['metadata']['name']}: imagePullSecrets lacks {PULL_SECRET}" for doc, pod in pod_specs(docs)
+            if {"name": PULL_SECRET} not in pod.get("imagePullSecrets", [])]
+
+
+def check_revision(docs, d: Deployment) -> list[str]:
+    """The prep Job downloads exactly the profile's pinned revision (when the profile pins one)."""
+    bad = []
+    for doc, pod in pod_specs(docs):
+        for c in containers(pod):
+            argv = c.get("command", []) + c.get("args", [])
+            if "download" in argv and _arg(argv, "--revision") != d.revision:
+                bad.append(f"{doc['metadata']['name']}/{c['name']}: downloads --revision "
+                           f"{_arg(argv, '--revision')}, the profile pins {d.revision}")
+    return bad
+
+
+def check_drain(docs, d: Deployment) -> list[str]:
+    """The model pod's grace period covers the preStop pause, serve's drain and the backend's stop; serve
+    gives up loading (one log line) before the startupProbe kills it."""
+    doc, pod, server = _server(docs)
+    pause = server.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    bad = [] if pause[:1] == ["sleep"] else ["model server: no preStop pause (endpoints update after SIGTERM)"]
+    drain = _arg(server.get("args", []), "--drain-timeout")
+    need = (int(pause[1]) if len(pause) == 2 else 0) + float(drain or 0) + STOP_GRACE_S
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    if drain is None or grace < need:
+        bad.append(f"model server: terminationGracePeriodSeconds {grace} < preStop + --drain-timeout {drain} + "
+                   f"backend stop {STOP_GRACE_S} = {need:g}")
+    ready = float(_arg(server.get("args", []), "--ready-timeout") or 0)
+    if not 0 < ready < d.startup_budget_s:
+        bad.append(f"model server: --ready-timeout {ready:g} must be below the startup budget {d.startup_budget_s} s")
+    return bad
+
+
+def check_remote_code_cache(docs, d: Deployment) -> list[str]:
+    """Where HF_HOME is set, transformers' modules cache (HF_MODULES_CACHE, else $HF_HOME/modules) lies on a
+    writable mount: remote code (`auto_map`) is copied there before it is imported."""
+    bad = []
+    for doc, pod in pod_specs(docs):
+        for c in containers(pod):
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            if "HF_HOME" not in env:
+                continue
+            modules = env.get("HF_MODULES_CACHE") or f"{env['HF_HOME']}/modules"
+            mounts = [m for m in c.get("volumeMounts", []) if f"{modules}/".startswith(m["mountPath"].rstrip("/") + "/")]
+            deepest = max(mounts, key=lambda m: len(m["mountPath"]), default=None)
+            if deepest is None or deepest.get("readOnly"):
+                bad.append(f"{doc['metadata']['name']}/{c['name']}: modules cache {modules} is not on a writable "
+                           "mount; set HF_MODULES_CACHE to one")
+    return bad
+
+
+def check_gateway_readiness(docs, d: Deployment) -> list[str]:
+    """The gateway is ready when smg runs (/liveness), not when a model is (/readiness): while models load,
+    clients get smg's JSON errors instead of connection errors from a Service without endpoints."""
+    _, pod = _workload(docs, GATEWAY)
+    path = pod["containers"][0].get("readinessProbe", {}).get("httpGet", {}).get("path")
+    return [] if path == "/liveness" else [f"gateway: readinessProbe on {path}, expected /liveness"]
+
+
 POLICIES = {
     "gpu-requests": check_gpu_requests,
     "probes": check_probes,
@@ -268,6 +396,13 @@ POLICIES = {
     "rollout": check_rollout,
     "security": check_security,
     "autoscaling": check_autoscaling,
+    "disruption-budgets": check_disruption_budgets,
+    "edge": check_edge,
+    "pull-secrets": check_pull_secrets,
+    "revision": check_revision,
+    "drain": check_drain,
+    "remote-code-cache": check_remote_code_cache,
+    "gateway-readiness": check_gateway_readiness,
 }
 
 

@@ -32,6 +32,7 @@ def write_overlay(profile: str, out_dir: Path, root: Path = K8S_ROOT, force: boo
     files = overlay_files(deployment_for(profile), os.path.relpath(Path(root).resolve(), out_dir))
     with replaced_directory(out_dir, OVERLAY, force) as staging:
         for name, text in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_text(text)
     return out_dir
 

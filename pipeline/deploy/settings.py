@@ -9,26 +9,36 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipeline import __version__
-from pipeline.memory_plan import make_plan
-from pipeline.profiles import load_profile
+import yaml
+
+from pipeline.download import pinned_revision
+from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S  # noqa: F401 - serve's defaults, re-exported
+from pipeline.memory_plan import ENGINE_INIT_S, make_plan
+from pipeline.profiles import REPO_ROOT, load_profile
 from pipeline.trtllm import trtllm_version
 
 # The TensorRT-LLM release the bundles target is also the GPU image's base (docker/Dockerfile FROM tag).
 TRTLLM_VERSION = trtllm_version()
 SMG_VERSION = "1.13.0"
-REGISTRY = "localhost:5000"
 NAMESPACE = "hunyuan-trt"
 MODELS_MOUNT = "/models"
+IMAGES_COMPONENT = REPO_ROOT / "k8s" / "components" / "images" / "kustomization.yaml"
+IMAGE_PLACEHOLDER = "hunyuan-trt-{}"  # gpu, cpu, gateway: what the manifests name, mapped by IMAGES_COMPONENT
+PULL_SECRET = "hunyuan-trt-registry"  # optional image pull Secret on every pod
 
-IMAGES = {
-    "gpu": (f"{REGISTRY}/hunyuan-trt", f"{__version__}-trtllm{TRTLLM_VERSION}"),
-    "cpu": (f"{REGISTRY}/hunyuan-trt-cpu", __version__),
-    "gateway": (f"{REGISTRY}/hunyuan-trt-gateway", f"{__version__}-smg{SMG_VERSION}"),
-}
+
+def _images() -> dict[str, tuple[str, str]]:
+    """{gpu|cpu|gateway: (name, tag)} from the images component, the one place registry and tags are set."""
+    entries = yaml.safe_load(IMAGES_COMPONENT.read_text())["images"]
+    return {e["name"].removeprefix(IMAGE_PLACEHOLDER.format("")): (e["newName"], e["newTag"]) for e in entries}
+
+
+IMAGES = _images()
 
 STARTUP_PERIOD_S = 10
-STARTUP_MARGIN = 2.0  # budget = margin x the planner's estimate: storage and autotuning vary a lot
+STARTUP_MARGIN = 2.0  # budget = margin x the load estimate: storage and autotuning vary a lot
+READY_TIMEOUT_SHARE = 0.9  # serve's --ready-timeout: it gives up (one clear log line) before the probe kills it
+PREP_TTL_S = 3600  # a finished prep Job stays an hour for its logs; a rerun skips an up-to-date bundle
 SCALE_UP_LIMIT = 2  # autoscaling may grow to this multiple of the profile's replicas
 
 
@@ -37,6 +47,7 @@ class PodSizing:
     """Host resources of one model-server pod and of the model-prep Job, per backend family."""
 
     image: str  # key of IMAGES
+    entrypoint: tuple[str, ...]  # what the image's ENTRYPOINT runs before the CLI (kept when a step runs a shell)
     cpu_per_gpu: int
     memory_gib_per_gpu: int
     min_cpu: int
@@ -49,11 +60,11 @@ class PodSizing:
     prep_memory_gib: int
 
 
-GPU_POD = PodSizing(image="gpu", cpu_per_gpu=8, memory_gib_per_gpu=64, min_cpu=8, min_memory_gib=64, shm_gib=20,
+GPU_POD = PodSizing(image="gpu", entrypoint=("/opt/nvidia/nvidia_entrypoint.sh",), cpu_per_gpu=8, memory_gib_per_gpu=64, min_cpu=8, min_memory_gib=64, shm_gib=20,
                     min_startup_s=600, cache_access_mode="ReadWriteMany", cache_headroom_gib=20,
                     prep_cpu=4, prep_memory_gib=16)
 # The CPU stand-in serves a tiny checkpoint; RWO works on single-node test clusters (kind, minikube).
-CPU_POD = PodSizing(image="cpu", cpu_per_gpu=0, memory_gib_per_gpu=0, min_cpu=1, min_memory_gib=2, shm_gib=1,
+CPU_POD = PodSizing(image="cpu", entrypoint=(), cpu_per_gpu=0, memory_gib_per_gpu=0, min_cpu=1, min_memory_gib=2, shm_gib=1,
                     min_startup_s=120, cache_access_mode="ReadWriteOnce", cache_headroom_gib=1,
                     prep_cpu=1, prep_memory_gib=2)
 SIZING = {"pytorch": GPU_POD, "tensorrt": GPU_POD, "cpu": CPU_POD}
@@ -71,8 +82,10 @@ class Deployment:
     gpu_product: str | None  # nvidia.com/gpu.product node label
     replicas: int
     model_repo: str
+    revision: str | None
     served_model_name: str
     checkpoint_gb: float
+    storage_mb_per_s: float
     startup_estimate_s: int
     startup_failure_threshold: int
     cpu_request: int
@@ -85,6 +98,10 @@ class Deployment:
     @property
     def startup_budget_s(self) -> int:
         return self.startup_failure_threshold * STARTUP_PERIOD_S
+
+    @property
+    def ready_timeout_s(self) -> int:
+        return int(self.startup_budget_s * READY_TIMEOUT_SHARE)
 
     @property
     def memory_limit_gib(self) -> int:
@@ -104,13 +121,19 @@ class Deployment:
         return f"{MODELS_MOUNT}/bundles/{self.profile}"
 
     @property
-    def image(self) -> tuple[str, str]:
-        return IMAGES[self.sizing.image]
+    def image(self) -> str:
+        """The placeholder image name of the model server and prep containers (IMAGES_COMPONENT maps it)."""
+        return IMAGE_PLACEHOLDER.format(self.sizing.image)
 
 
 def startup_failure_threshold(estimate_s: int, sizing: PodSizing) -> int:
     budget = max(sizing.min_startup_s, STARTUP_MARGIN * estimate_s)
     return math.ceil(budget / STARTUP_PERIOD_S)
+
+
+def startup_estimate_s(checkpoint_gb: float, storage_mb_per_s: float, gpu: bool) -> int:
+    """Reading the checkpoint at the volume's speed, plus autotuning and CUDA-graph capture on GPUs."""
+    return int(checkpoint_gb * 1000 / storage_mb_per_s + ENGINE_INIT_S * gpu)
 
 
 def deployment_for(name: str) -> Deployment:
@@ -120,6 +143,7 @@ def deployment_for(name: str) -> Deployment:
     sizing = SIZING[profile.backend]
     gpus = profile.num_gpus if profile.gpu.k8s_product else 0
     copies = 2 if profile.backend == "tensorrt" else 1  # the converted checkpoint sits next to the HF one
+    estimate = startup_estimate_s(plan.checkpoint_gb, profile.storage_mb_per_s, profile.backend != "cpu")
     return Deployment(
         profile=name,
         description=profile.description,
@@ -129,10 +153,12 @@ def deployment_for(name: str) -> Deployment:
         gpu_product=profile.gpu.k8s_product,
         replicas=profile.replicas,
         model_repo=profile.model_repo,
+        revision=pinned_revision(profile),
         served_model_name=profile.served_model_name,
         checkpoint_gb=plan.checkpoint_gb,
-        startup_estimate_s=plan.startup_estimate_s,
-        startup_failure_threshold=startup_failure_threshold(plan.startup_estimate_s, sizing),
+        storage_mb_per_s=profile.storage_mb_per_s,
+        startup_estimate_s=estimate,
+        startup_failure_threshold=startup_failure_threshold(estimate, sizing),
         cpu_request=max(sizing.min_cpu, sizing.cpu_per_gpu * gpus),
         memory_request_gib=max(sizing.min_memory_gib, sizing.memory_gib_per_gpu * gpus),
         shm_gib=sizing.shm_gib,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.drills import auth, bad_input, converter_crash, replica_kill
+from pipeline.drills import auth, bad_input, converter_crash, replica_kill, rolling_restart
 from pipeline.errors import PipelineError
 from pipeline.goals import GoalResult
 from pipeline.topology import Topology, cpu_backend
@@ -26,6 +26,11 @@ class Context:
 def _replica_kill(ctx: Context) -> list[GoalResult]:
     plan = replica_kill.KillPlan(warm_s=3, down_s=2, tail_s=1) if ctx.short else replica_kill.KillPlan()
     return replica_kill.run(ctx.model_dir, ctx.work / "replica-kill", plan)
+
+
+def _rolling_restart(ctx: Context) -> list[GoalResult]:
+    plan = rolling_restart.RollPlan(warm_s=2, tail_s=1, restarts=1) if ctx.short else rolling_restart.RollPlan()
+    return rolling_restart.run(ctx.model_dir, ctx.work / "rolling-restart", plan)
 
 
 def _converter_crash(ctx: Context) -> list[GoalResult]:
@@ -56,6 +61,7 @@ def _http_and_auth(ctx: Context) -> list[GoalResult]:
 
 DRILLS: dict[str, Callable[[Context], list[GoalResult]]] = {
     "replica-kill": _replica_kill,
+    "rolling-restart": _rolling_restart,
     "converter-crash": _converter_crash,
     "bad-input": _bad_input_cli,
     "http-auth": _http_and_auth,

@@ -1,0 +1,58 @@
+"""Deployment numbers and checks that come from profile keys: the pinned revision, the storage speed behind
+the startup budget, the one place images are named, and `bundle-status` (the prep Job's skip)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import yaml
+
+from pipeline import __version__
+from pipeline.deploy.settings import IMAGES, IMAGES_COMPONENT, SMG_VERSION, TRTLLM_VERSION, deployment_for
+from pipeline.errors import PipelineError
+from pipeline.model import TINY_MODEL_DIR
+from pipeline.profiles import load_profile
+
+
+def test_revision_must_be_a_full_commit():
+    with pytest.raises(PipelineError, match="revision"):
+        load_profile("h200x2", {"revision": "main"})
+    assert load_profile("h200x2")[0].revision and re.fullmatch(r"[0-9a-f]{40}", load_profile("h200x2")[0].revision)
+
+
+def test_slower_storage_gives_a_longer_startup_budget_and_ready_timeout_stays_below_it(monkeypatch):
+    import pipeline.deploy.settings as settings
+
+    fast = deployment_for("h200x2")
+    real = settings.load_profile
+    monkeypatch.setattr(settings, "load_profile", lambda name: real(name, {"storage_mb_per_s": 100}))
+    slow = deployment_for("h200x2")
+    assert fast.storage_mb_per_s == 200 and slow.storage_mb_per_s == 100
+    assert slow.startup_estimate_s - fast.startup_estimate_s == pytest.approx(fast.checkpoint_gb * 1000 / 200, abs=1)
+    assert slow.startup_budget_s > fast.startup_budget_s
+    assert fast.ready_timeout_s < fast.startup_budget_s and slow.ready_timeout_s < slow.startup_budget_s
+
+
+def test_images_component_is_the_one_place_for_names_and_tags():
+    assert IMAGES["gpu"][1] == f"{__version__}-trtllm{TRTLLM_VERSION}"
+    assert IMAGES["cpu"][1] == __version__
+    assert IMAGES["gateway"][1] == f"{__version__}-smg{SMG_VERSION}"
+    assert [e["name"] for e in yaml.safe_load(IMAGES_COMPONENT.read_text())["images"]] == [
+        "hunyuan-trt-gpu", "hunyuan-trt-cpu", "hunyuan-trt-gateway"]
+
+
+def test_bundle_status_is_current_only_for_the_same_profile(run_cli, tmp_path):
+    bundle = tmp_path / "bundle"
+    assert run_cli("build", "--profile", "cpu-tiny", "--model-dir", TINY_MODEL_DIR, "--out", bundle).exit_code == 0
+    current = run_cli("bundle-status", "--profile", "cpu-tiny", "--bundle", bundle)
+    assert current.exit_code == 0 and "up to date" in current.output
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["resolved_profile"]["max_batch_size"] += 1  # built from another version of the profile
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    stale = run_cli("bundle-status", "--profile", "cpu-tiny", "--bundle", bundle)
+    assert stale.exit_code == 1 and "resolved_profile changed" in stale.output
+    shutil.rmtree(bundle)
+    assert run_cli("bundle-status", "--profile", "cpu-tiny", "--bundle", bundle).exit_code == 1
