@@ -20,7 +20,8 @@ from pipeline.profiles import load_profile
 def test_revision_must_be_a_full_commit():
     with pytest.raises(PipelineError, match="revision"):
         load_profile("h200x2", {"revision": "main"})
-    assert load_profile("h200x2")[0].revision and re.fullmatch(r"[0-9a-f]{40}", load_profile("h200x2")[0].revision)
+    pinned = deployment_for("h200x2").revision  # the profile's key, else pipeline/data/hf_revisions.json
+    assert pinned and re.fullmatch(r"[0-9a-f]{40}", pinned)
 
 
 def test_slower_storage_gives_a_longer_startup_budget_and_ready_timeout_stays_below_it(monkeypatch):

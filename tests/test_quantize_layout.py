@@ -176,7 +176,7 @@ def test_bad_calibration_file_is_one_line_exit_2(run_cli, tmp_path):
 
 def test_verify_quantized_bad_input_is_one_line_exit_2(run_cli, tmp_path):
     result = run_cli("verify", "--quantized", tmp_path / "missing", "--hf-dir", TINY)
-    assert result.exit_code == 2 and "missing/hf_quant_config.json: file not found" in result.output
+    assert result.exit_code == 2 and "missing/hf_quant_config.json: ModelOpt quantization file (hf_quant_config.json) not found" in result.output
     result = run_cli("verify", "--hf-dir", TINY)
     assert result.exit_code == 2 and "exactly one of --checkpoint" in result.output
     assert "Traceback" not in result.output

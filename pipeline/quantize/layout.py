@@ -17,7 +17,8 @@ from pathlib import Path
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.checkpoint.st_format import TensorInfo
 from pipeline.errors import PipelineError
-from pipeline.model import ModelSpec, read_config, spec_from_config
+from pipeline.input_limits import read_json
+from pipeline.model import CONFIG_MAX_BYTES, ModelSpec, read_config, spec_from_config
 from pipeline.quantize import facts
 from pipeline.quantize.formats import QuantFormat, format_of_quant_algo
 from pipeline.quantize.metadata import HF_QUANT_CONFIG
@@ -134,7 +135,8 @@ def check_exclusions(exclude, spec: ModelSpec) -> list[str]:
 def quant_format(directory: Path) -> tuple[QuantFormat, dict]:
     """The format hf_quant_config.json declares, and its `quantization` block."""
     path = Path(directory) / HF_QUANT_CONFIG
-    block = read_config(path).get("quantization")
+    document = read_json(path, CONFIG_MAX_BYTES, "ModelOpt quantization file (hf_quant_config.json)")
+    block = document.get("quantization") if isinstance(document, dict) else None
     if not isinstance(block, dict) or not isinstance(block.get("quant_algo"), str):
         raise PipelineError(f"{path}: expected {{'quantization': {{'quant_algo': ..., 'exclude_modules': [...]}}}}")
     if not facts.known_quant_algo(block["quant_algo"]):
