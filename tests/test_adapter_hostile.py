@@ -17,7 +17,7 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,7 @@ def chain(tmp_path_factory):
         for i in range(2):
             port = free_port()
             opts = ServeOptions(MODEL_DIR, "127.0.0.1", port, NAME, 16, 1024, 16)
-            process = stack.enter_context(ManagedProcess(backend_argv(opts), log_path=logs / f"backend{i}.log"))
+            process = stack.enter_context(ManagedProcess(backend_argv(**asdict(opts)), log_path=logs / f"backend{i}.log"))
             backends.append((process, f"http://127.0.0.1:{port}"))
         replicas = []
         for i, (backend, url) in enumerate(backends):
@@ -174,7 +174,7 @@ def test_oversized_bodies_leave_the_service_serving(chain):
 def running(url: str) -> float:
     text = requests.get(f"{url}/prometheus/metrics", timeout=10).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(("trtllm_num_requests_running{", "trtllm_num_requests_waiting{")))
+               if line.startswith(("num_requests_running{", "num_requests_waiting{")))
 
 
 def test_abandoned_non_streamed_requests_are_cancelled(chain):

@@ -186,7 +186,7 @@ def test_models_and_model_cards(replay_adapter, client):
 def test_passthroughs(replay_adapter, replay_upstream):
     assert requests.get(f"{replay_adapter}/health", timeout=5).status_code == 200
     metrics = requests.get(f"{replay_adapter}/prometheus/metrics", timeout=5)
-    assert metrics.status_code == 200 and "trtllm_num_requests_running" in metrics.text
+    assert metrics.status_code == 200 and "num_requests_running" in metrics.text
     plain = requests.post(f"{replay_adapter}/v1/completions", json={"prompt": "x"}, timeout=5).json()
     assert plain == requests.post(f"{replay_upstream}/v1/completions", json={"prompt": "x"}, timeout=5).json()
     with requests.post(f"{replay_adapter}/v1/completions", json={"prompt": "x", "stream": True}, stream=True,

@@ -364,11 +364,11 @@ def test_a_huge_prompt_is_refused_before_it_is_tokenized(server):
 def test_identical_prompts_are_each_counted(server):
     one = requests.post(f"{server}/v1/completions", timeout=60,
                         json={"prompt": "What is", "max_tokens": 1}).json()["usage"]["prompt_tokens"]
-    before = metric(server, "trtllm_prompt_tokens_total")
+    before = metric(server, "prompt_tokens_total")
     two = requests.post(f"{server}/v1/completions", timeout=60,
                         json={"prompt": ["What is", "What is"], "max_tokens": 1}).json()["usage"]["prompt_tokens"]
     assert two == 2 * one
-    assert metric(server, "trtllm_prompt_tokens_total") - before == 2 * one
+    assert metric(server, "prompt_tokens_total") - before == 2 * one
 
 
 def test_a_tiny_temperature_is_served(server):
@@ -392,16 +392,16 @@ def test_a_burst_never_admits_more_than_the_queue_holds(server):
 
     assert asyncio.run(burst()) == [200, 200] + [429] * 22
     deadline = time.monotonic() + 10
-    while metric(server, "trtllm_num_requests_running") or metric(server, "trtllm_num_requests_waiting"):
+    while metric(server, "num_requests_running") or metric(server, "num_requests_waiting"):
         assert time.monotonic() < deadline, "closed streams kept their seats"
         time.sleep(0.05)
 
 
 def test_aborted_requests_are_counted(server):
-    before = labelled_metric(server, "trtllm_request_success_total", 'finished_reason="abort"')
+    before = labelled_metric(server, "request_success_total", 'finished_reason="abort"')
     with pytest.raises(requests.Timeout):
         chat(server, max_tokens=100000, ignore_eos=True, timeout=0.3)
     deadline = time.monotonic() + 10
-    while labelled_metric(server, "trtllm_request_success_total", 'finished_reason="abort"') == before:
+    while labelled_metric(server, "request_success_total", 'finished_reason="abort"') == before:
         assert time.monotonic() < deadline, "the abandoned request never showed up in the metrics"
         time.sleep(0.05)
