@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/hunyuan-trt
 PROFILE ?= cpu-tiny
+ENGINE ?=
+ENGINE_ARG := $(if $(ENGINE),--engine $(ENGINE))
 MODEL_DIR ?=
 WORKSPACE ?= workspace/$(PROFILE)
 URL ?= http://127.0.0.1:8080
@@ -59,22 +61,22 @@ test-py312: $(VENV312)/.installed ## Python 3.12 without torch (the image's Pyth
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests
 
 ##@ Pipeline
-plan: setup ## Memory plan for PROFILE
-	$(CLI) plan --profile $(PROFILE)
+plan: setup ## Memory plan for PROFILE (ENGINE=trtllm|vllm|sglang)
+	$(CLI) plan --profile $(PROFILE) $(ENGINE_ARG)
 
 BUNDLE ?= $(WORKSPACE)/bundle
 
 REVISION ?=
 
 download: setup ## Fetch PROFILE's weights (pinned commit, or REVISION=) into models/<repo>@<commit> (resumable)
-	$(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION))
+	$(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(if $(REVISION),--revision $(REVISION))
 
-build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
-	$(CLI) plan --profile $(PROFILE)
+build-engine: setup ## Plan, then write the serve bundle for PROFILE on ENGINE=trtllm|vllm|sglang to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
+	$(CLI) plan --profile $(PROFILE) $(ENGINE_ARG)
 	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || \
-	  model_dir=$$($(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
-	  echo "$(CLI) build --profile $(PROFILE) --model-dir $$model_dir --out $(BUNDLE) --force"; \
-	  $(CLI) build --profile $(PROFILE) --model-dir "$$model_dir" --out $(BUNDLE) --force
+	  model_dir=$$($(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
+	  echo "$(CLI) build --profile $(PROFILE) $(ENGINE_ARG) --model-dir $$model_dir --out $(BUNDLE) --force"; \
+	  $(CLI) build --profile $(PROFILE) $(ENGINE_ARG) --model-dir "$$model_dir" --out $(BUNDLE) --force
 
 FORMAT ?= fp8
 QUANT_OUT ?= $(WORKSPACE)/quantized-$(FORMAT)

@@ -1,7 +1,8 @@
 """`hunyuan-trt serve --bundle DIR`: the bundle's backend on a loopback port, the Hunyuan adapter in front.
 
-The backend (trtllm-serve, or the CPU stand-in for cpu-tiny) runs in its own session with its logs on
-this process's stdout/stderr. Readiness is its /health answering 200 within --ready-timeout; only then
+The backend (the bundle's engine: trtllm-serve, vllm serve or SGLang, or the CPU stand-in for cpu-tiny; every
+shipped engine has `needs_adapter`, docs/engines.md says why) runs in its own session with its logs on
+this process's stdout/stderr. Readiness is its health path (bundle.json engine.health_path) answering 200 within --ready-timeout; only then
 does the adapter listen on --port. SIGTERM/SIGINT/SIGHUP stop the adapter and are forwarded to the backend;
 the exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops; if
 `serve` dies, even of SIGKILL, the kernel sends the backend SIGTERM (`pipeline.procs`).
@@ -82,13 +83,13 @@ async def adapter_while_backend_runs(backend: Backend, upstream: str, host: str,
         watcher.cancel()
 
 
-def backend_command(bundle: Path, argv: dict, port: int) -> list[str]:
+def backend_command(bundle: Path, argv: dict, port: int, engine_label: str = "TensorRT-LLM") -> list[str]:
     from pipeline.trtllm.options import fill
 
     values = {"host": "127.0.0.1", "port": str(port), "bundle": str(bundle.resolve()), "python": sys.executable}
     command = fill(argv["serve"], values)
     if shutil.which(command[0]) is None:
-        raise PipelineError(f"{command[0]}: not installed here; run {bundle / 'serve.sh'} where TensorRT-LLM is "
+        raise PipelineError(f"{command[0]}: not installed here; run {bundle / 'serve.sh'} where {engine_label} is "
                             "installed (the GPU image), or build a cpu-tiny bundle to serve on CPU")
     return command
 
@@ -120,14 +121,16 @@ def serve(bundle, host, port, backend_port, ready_timeout):
     from pipeline.bundle import read_bundle
 
     meta, argv = read_bundle(bundle)
+    engine = meta.get("engine", {})  # the bundle's engine (pipeline.engines): its label and health path
     build_engine_if_needed(bundle, argv)
     backend_port = backend_port or free_port()
-    backend = Backend(backend_command(bundle, argv, backend_port), env=meta.get("serve_env"))
+    backend = Backend(backend_command(bundle, argv, backend_port, engine.get("label", "TensorRT-LLM")),
+                      env=meta.get("serve_env"))
     upstream = f"http://127.0.0.1:{backend_port}"
     previous = {sig: signal.signal(sig, backend.on_signal) for sig in STOP_SIGNALS}
     backend.start()
     try:
-        if backend.wait_ready(f"{upstream}/health", ready_timeout):
+        if backend.wait_ready(upstream + engine.get("health_path", "/health"), ready_timeout):
             click.echo(f"serve: backend ready on {upstream}; adapter on http://{host}:{port}", err=True)
             asyncio.run(adapter_while_backend_runs(backend, upstream, host, port, meta.get("served_model_name"),
                                                    RequestLimits.from_profile(meta.get("resolved_profile", {}))))

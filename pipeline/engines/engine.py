@@ -1,0 +1,96 @@
+"""The one interface every serving engine module fills (pipeline/engines/{trtllm,vllm,sglang}.py).
+
+An engine says which checkpoint it serves for a profile (`served_profile`), whether that loads (`require_loads`),
+what its bundle holds (`render`: config files, argv.json lines, backend environment), and the serving surface the
+rest of the product relies on: health and metrics paths, the queue gauge for autoscaling, whether the Hunyuan
+adapter goes in front and how the API key is handled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pipeline.errors import PipelineError
+from pipeline.memory_plan import Plan
+from pipeline.profiles import Profile
+from pipeline.support import LOADS, REFUSED, Support
+
+
+# Tencent's published A13B checkpoints by the weights format they hold (pipeline.weights_formats)
+PUBLISHED_REPOS = {"bf16": "tencent/Hunyuan-A13B-Instruct", "fp8-angelslim": "tencent/Hunyuan-A13B-Instruct-FP8",
+                   "int4-gptq": "tencent/Hunyuan-A13B-Instruct-GPTQ-Int4"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What an engine contributes to a bundle besides the common bundle.json entries."""
+
+    files: dict[str, str]  # config files by name (e.g. the --config YAML)
+    lines: dict[str, list[str]]  # argv.json: "serve" always, others per engine
+    env: dict[str, str] = field(default_factory=dict)  # the backend's environment (serve_env)
+    meta: dict = field(default_factory=dict)  # engine-specific bundle.json entries
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How an engine serves a profile's weights format: the checkpoint it loads and whether that loads there."""
+
+    weights: str  # pipeline.weights_formats name of the served directory
+    quantization: str | None  # the engine's --quantization value (None: read from the checkpoint, or none)
+    verdict: str  # loads | refused
+    evidence: str  # file:line in the pinned wheel (docs/engines.md has the reading)
+
+    @property
+    def model_repo(self) -> str:
+        """The Hugging Face repo that holds it (Tencent's published checkpoints; BF16 for anything else)."""
+        return PUBLISHED_REPOS.get(self.weights, PUBLISHED_REPOS["bf16"])
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str  # the profile's `engine` value
+    label: Callable[[], str]  # "vLLM 0.34.0": name and pinned version
+    health_path: str
+    metrics_path: str
+    queue_metric: str  # Prometheus gauge of waiting requests (autoscaling)
+    needs_adapter: bool  # `serve` puts the Hunyuan adapter in front of the engine's raw output
+    api_key: str  # how the public endpoint's key is enforced for this engine
+    script_host: str  # serve.sh's default $HOST
+    served_profile: Callable[[Profile], Profile]  # the profile in the engine's checkpoint terms
+    support: Callable[[Profile], Support]  # does the served profile load on this engine's pin?
+    require_loads: Callable[[str, Profile], Support]  # the verdict; PipelineError (one line) when refused
+    render: Callable[[Profile, Plan, str], Rendered]  # (served profile, plan, served model dir)
+    memory_setting: Callable[[Profile, Plan], str]  # the engine's memory knob giving the planner's KV budget
+    tools_missing: Callable[[Profile], list[str]]  # what serving needs that is not installed here
+
+
+def checkpoint_profile(profile: Profile, checkpoints: dict[str, Checkpoint]) -> Profile:
+    """`profile` with the weights and repo of the checkpoint the engine serves for its weights format."""
+    chosen = checkpoints[profile.weights]
+    return profile.model_copy(update={"weights": chosen.weights, "model_repo": chosen.model_repo})
+
+
+def checkpoint_support(label: str, profile: Profile, checkpoints: dict[str, Checkpoint],
+                       layout_problem: str = "") -> Support:
+    """The verdict of a served profile from the engine's checkpoint table, with its evidence."""
+    chosen = next(c for c in checkpoints.values() if c.weights == profile.weights)
+    basis = f"{label}: {chosen.weights} ({chosen.model_repo}"
+    basis += f", --quantization {chosen.quantization})" if chosen.quantization else ")"
+    if chosen.verdict == LOADS and not layout_problem:
+        return Support(LOADS, basis, f"evidence: {chosen.evidence}")
+    loading = sorted({c.weights for c in checkpoints.values() if c.verdict == LOADS})
+    return Support(REFUSED, basis, f"{layout_problem or f'weights {profile.weights} does not load'} "
+                                   f"(evidence: {chosen.evidence}); formats that load on {label}: {', '.join(loading)}")
+
+
+def refuse_unless_loads(label: str, name: str, verdict: Support) -> Support:
+    """`verdict`, or a one-line PipelineError when it is a refusal."""
+    if verdict.refused:
+        raise PipelineError(f"profile '{name}' is refused on {label}: {verdict.detail}")
+    return verdict
+
+
+def fraction(value: float) -> float:
+    """A memory fraction as an engine flag value: four decimals, never above 1."""
+    return round(min(value, 1.0), 4)
