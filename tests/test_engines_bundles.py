@@ -181,3 +181,12 @@ def test_engine_verdict_table_covers_every_weights_format():
         with pytest.raises(PipelineError):
             module.ENGINE.require_loads("x", load_profile("h100x2", {"engine": module.ENGINE.name,
                                                                      "weights": "w4a8-awq"})[0])
+
+
+def test_serve_names_the_bundles_engine_when_it_is_not_installed(run_cli, tmp_path, monkeypatch):
+    result, out = build(run_cli, tmp_path, "h200x1", "vllm")
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("PATH", str(tmp_path))
+    served = run_cli("serve", "--bundle", out)
+    assert served.exit_code == 2, served.output
+    assert f"vllm: not installed here; run {out / 'serve.sh'} where vLLM 0.34.0 is installed" in served.output

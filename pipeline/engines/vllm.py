@@ -2,8 +2,9 @@
 
 vLLM 0.34.0 runs A13B through its Transformers backend (no native Hunyuan class). The bundle keeps the profile's
 shape in vllm_config.yaml (`vllm serve MODEL --config ...`); `serve` runs vLLM on loopback without parsers and the
-Hunyuan adapter in front, because on the 28 raw A13B outputs of our corpus vLLM's `hunyuan_a13b` parsers give the
-expected parse for 17 and our adapter's parser is tested on all 28 (docs/engines.md "Parsers on A13B output").
+Hunyuan adapter in front: on the 28 raw A13B outputs replayed through vLLM's own `hunyuan_a13b` parsers, 17 come
+out as expected (docs/engines.md "Parsers on A13B output"), while the adapter is held to the conformance suite
+(tests/data/hunyuan_outputs/conformance.yaml) that holds 27 of those 28, and gives one output across engines.
 argv.json's "standalone" line is vLLM alone with its Hunyuan parsers and its key from VLLM_API_KEY.
 """
 
