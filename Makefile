@@ -88,7 +88,7 @@ quantize: setup ## Quantize MODEL_DIR (BF16; default: embedded hunyuan-tiny) to 
 
 SERVE_PORT ?= 8080
 
-serve: setup ## Serve BUNDLE (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter on SERVE_PORT
+serve: setup ## Serve BUNDLE (its engine: trtllm-serve, vllm, SGLang, or the CPU stand-in for cpu-tiny) with the adapter on SERVE_PORT
 	$(CLI) serve --bundle $(BUNDLE) --port $(SERVE_PORT)
 
 smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...); exit code = failed checks
