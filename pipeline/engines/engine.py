@@ -8,14 +8,13 @@ adapter goes in front and how the API key is handled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import Plan
 from pipeline.profiles import Profile
 from pipeline.support import LOADS, REFUSED, Support
-
 
 # Tencent's published A13B checkpoints by the weights format they hold (pipeline.weights_formats)
 PUBLISHED_REPOS = {"bf16": "tencent/Hunyuan-A13B-Instruct", "fp8-angelslim": "tencent/Hunyuan-A13B-Instruct-FP8",
