@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pipeline.engines.facts import load_facts
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import Plan
 from pipeline.profiles import Profile
@@ -93,3 +94,18 @@ def refuse_unless_loads(label: str, name: str, verdict: Support) -> Support:
 def fraction(value: float) -> float:
     """A memory fraction as an engine flag value: four decimals, never above 1."""
     return round(min(value, 1.0), 4)
+
+
+def pinned_engine(name: str, display: str, checkpoints: dict[str, Checkpoint], support: Callable[[Profile], Support],
+                  **fields) -> Engine:
+    """An engine whose label and serving surface come from its facts file (facts/<name>.json) and whose checkpoint
+    table decides what it serves and whether that loads; `fields` are the rest of the interface. It runs behind the
+    adapter and takes no key of its own, so serve.sh keeps it on loopback unless `fields` say otherwise."""
+    fields = {"needs_adapter": True, "script_host": "127.0.0.1"} | fields
+    facts = load_facts(name)
+    serving, label = facts["serving"], f"{display} {facts['version']}"
+    return Engine(name=name, label=lambda: label, health_path=serving["health"]["path"],
+                  metrics_path=serving["metrics"]["path"], queue_metric=serving["queue_metric"],
+                  served_profile=lambda profile: checkpoint_profile(profile, checkpoints), support=support,
+                  require_loads=lambda profile_name, profile: refuse_unless_loads(label, profile_name, support(profile)),
+                  **fields)

@@ -14,12 +14,10 @@ import yaml
 
 from pipeline.engines.engine import (
     Checkpoint,
-    Engine,
     Rendered,
-    checkpoint_profile,
     checkpoint_support,
     fraction,
-    refuse_unless_loads,
+    pinned_engine,
 )
 from pipeline.engines.facts import check_argv, load_facts
 from pipeline.memory_plan import Plan
@@ -86,20 +84,12 @@ def render(profile: Profile, plan: Plan, model_path: str) -> Rendered:
                     meta={"sglang_version": load_facts("sglang")["version"]})
 
 
-ENGINE = Engine(
-    name="sglang",
-    label=lambda: f"SGLang {load_facts('sglang')['version']}",
-    health_path=load_facts("sglang")["serving"]["health"]["path"],
-    metrics_path=load_facts("sglang")["serving"]["metrics"]["path"],
-    queue_metric=load_facts("sglang")["serving"]["queue_metric"],
-    needs_adapter=True,
+def memory_setting(profile: Profile, plan: Plan) -> str:
+    return f"--mem-fraction-static {fraction(mem_fraction_static(plan))} (of memory free before load, weights included)"
+
+
+ENGINE = pinned_engine(
+    "sglang", "SGLang", CHECKPOINTS, support, render=render, memory_setting=memory_setting,
     api_key="the smg gateway enforces it; SGLang listens on 127.0.0.1 without a key (it reads one only from argv)",
-    script_host="127.0.0.1",
-    served_profile=lambda profile: checkpoint_profile(profile, CHECKPOINTS),
-    support=support,
-    require_loads=lambda name, profile: refuse_unless_loads(ENGINE.label(), name, support(profile)),
-    render=render,
-    memory_setting=lambda profile, plan: f"--mem-fraction-static {fraction(mem_fraction_static(plan))} "
-                                         "(of memory free before load, weights included)",
     tools_missing=lambda profile: [] if importlib.util.find_spec("sglang") else ["sglang (python module)"],
 )

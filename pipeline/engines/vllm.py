@@ -16,12 +16,10 @@ import yaml
 
 from pipeline.engines.engine import (
     Checkpoint,
-    Engine,
     Rendered,
-    checkpoint_profile,
     checkpoint_support,
     fraction,
-    refuse_unless_loads,
+    pinned_engine,
 )
 from pipeline.engines.facts import check_argv, load_facts
 from pipeline.memory_plan import Plan
@@ -104,20 +102,12 @@ def render(profile: Profile, plan: Plan, model_path: str) -> Rendered:
                                         "VLLM_API_KEY (a Secret) first, it then guards /v1"})
 
 
-ENGINE = Engine(
-    name="vllm",
-    label=lambda: f"vLLM {load_facts('vllm')['version']}",
-    health_path=load_facts("vllm")["serving"]["health"]["path"],
-    metrics_path=load_facts("vllm")["serving"]["metrics"]["path"],
-    queue_metric=load_facts("vllm")["serving"]["queue_metric"],
-    needs_adapter=True,
+def memory_setting(profile: Profile, plan: Plan) -> str:
+    return f"--gpu-memory-utilization {fraction(gpu_memory_utilization(plan))} (of total memory, weights and activations included)"
+
+
+ENGINE = pinned_engine(
+    "vllm", "vLLM", CHECKPOINTS, support, render=render, memory_setting=memory_setting,
     api_key="the smg gateway enforces it; vLLM listens on 127.0.0.1 behind the adapter (standalone: VLLM_API_KEY)",
-    script_host="127.0.0.1",
-    served_profile=lambda profile: checkpoint_profile(profile, CHECKPOINTS),
-    support=support,
-    require_loads=lambda name, profile: refuse_unless_loads(ENGINE.label(), name, support(profile)),
-    render=render,
-    memory_setting=lambda profile, plan: f"--gpu-memory-utilization {fraction(gpu_memory_utilization(plan))} "
-                                         "(of total memory, weights and activations included)",
     tools_missing=lambda profile: [] if shutil.which("vllm") else ["vllm"],
 )
