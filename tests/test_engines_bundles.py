@@ -190,3 +190,12 @@ def test_serve_names_the_bundles_engine_when_it_is_not_installed(run_cli, tmp_pa
     served = run_cli("serve", "--bundle", out)
     assert served.exit_code == 2, served.output
     assert f"vllm: not installed here; run {out / 'serve.sh'} where vLLM 0.34.0 is installed" in served.output
+
+
+def test_chunked_prefill_off_is_spelled_each_engines_way():
+    for engine, key, off in (("vllm", "enable-chunked-prefill", False), ("sglang", "chunked-prefill-size", -1)):
+        _, profile, spec = engine_profile("h200x1", {"engine": engine})
+        profile = profile.model_copy(update={"enable_chunked_prefill": False})
+        rendered = ENGINES[engine].render(profile, make_plan("h200x1", profile, spec), "/models/x")
+        config = yaml.safe_load(next(iter(rendered.files.values())))
+        assert config[key] == off
