@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/hunyuan-trt
 PROFILE ?= cpu-tiny
+ENGINE ?=
+ENGINE_ARG := $(if $(ENGINE),--engine $(ENGINE))
 MODEL_DIR ?=
 WORKSPACE ?= workspace/$(PROFILE)
 URL ?= http://127.0.0.1:8080
@@ -59,22 +61,22 @@ test-py312: $(VENV312)/.installed ## Python 3.12 without torch (the image's Pyth
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests
 
 ##@ Pipeline
-plan: setup ## Memory plan for PROFILE
-	$(CLI) plan --profile $(PROFILE)
+plan: setup ## Memory plan for PROFILE (ENGINE=trtllm|vllm|sglang)
+	$(CLI) plan --profile $(PROFILE) $(ENGINE_ARG)
 
 BUNDLE ?= $(WORKSPACE)/bundle
 
 REVISION ?=
 
 download: setup ## Fetch PROFILE's weights (pinned commit, or REVISION=) into models/<repo>@<commit> (resumable)
-	$(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION))
+	$(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(if $(REVISION),--revision $(REVISION))
 
-build-engine: setup ## Plan, then write the serve bundle for PROFILE to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
-	$(CLI) plan --profile $(PROFILE)
+build-engine: setup ## Plan, then write the serve bundle for PROFILE on ENGINE=trtllm|vllm|sglang to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
+	$(CLI) plan --profile $(PROFILE) $(ENGINE_ARG)
 	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || \
-	  model_dir=$$($(CLI) download --profile $(PROFILE) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
-	  echo "$(CLI) build --profile $(PROFILE) --model-dir $$model_dir --out $(BUNDLE) --force"; \
-	  $(CLI) build --profile $(PROFILE) --model-dir "$$model_dir" --out $(BUNDLE) --force
+	  model_dir=$$($(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
+	  echo "$(CLI) build --profile $(PROFILE) $(ENGINE_ARG) --model-dir $$model_dir --out $(BUNDLE) --force"; \
+	  $(CLI) build --profile $(PROFILE) $(ENGINE_ARG) --model-dir "$$model_dir" --out $(BUNDLE) --force
 
 FORMAT ?= fp8
 QUANT_OUT ?= $(WORKSPACE)/quantized-$(FORMAT)
@@ -86,7 +88,7 @@ quantize: setup ## Quantize MODEL_DIR (BF16; default: embedded hunyuan-tiny) to 
 
 SERVE_PORT ?= 8080
 
-serve: setup ## Serve BUNDLE (trtllm-serve, or the CPU stand-in for cpu-tiny) with the adapter on SERVE_PORT
+serve: setup ## Serve BUNDLE (its engine: trtllm-serve, vllm, SGLang, or the CPU stand-in for cpu-tiny) with the adapter on SERVE_PORT
 	$(CLI) serve --bundle $(BUNDLE) --port $(SERVE_PORT)
 
 smoke: setup ## Smoke-test a running endpoint (URL=..., API_KEY=...); exit code = failed checks

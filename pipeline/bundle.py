@@ -1,17 +1,23 @@
-"""The serve bundle: everything `hunyuan-trt serve` (or serve.sh) needs to start one replica.
+"""The serve bundle: everything `hunyuan-trt serve` (or serve.sh) needs to start one replica of the profile's engine
+(`pipeline.engines.registry`: trtllm, vllm, sglang).
 
-    llm_api_options.yaml  LLM-API arguments for trtllm-serve --extra_llm_api_options (current schema)
-    argv.json             {"serve": [...], "build": [...] (tensorrt only)} with {host}/{port}/{bundle}/{python}
-    serve.sh              the same command lines as a runnable script (backend only, no adapter), with serve_env
-    bundle.json           profile, resolved profile, planner verdict, support-matrix verdict, weights format
-                          served, serve_env (environment of the backend), TensorRT-LLM pin, model path, served name
+    <config YAML>         the engine's: llm_api_options.yaml (trtllm-serve --extra_llm_api_options),
+                          vllm_config.yaml / sglang_config.yaml (--config)
+    argv.json             {"serve": [...], plus "build" (tensorrt) or "standalone" (vLLM with its parsers)} with
+                          {host}/{port}/{bundle}/{python}
+    serve.sh              the serve command line as a runnable script (backend only, no adapter), with serve_env
+    bundle.json           profile, resolved profile, planner verdict, the engine's support verdict, weights format
+                          served, serve_env (environment of the backend), the engine (pin, health and metrics
+                          paths, queue metric, adapter, API key), model path, served name
     model/                only when the profile raises max_position_embeddings: the served HF directory, a
                           derived config.json and symlinks to every other file of --model-dir
 
-Nothing is written for a profile that does not load at the pin (`pipeline.support`) or does not fit, nor for a
+Nothing is written for a profile that does not load on the engine's pin (the engine's `support`) or does not fit,
+nor for a
 --model-dir whose weights format (`pipeline.weights_formats.detect_format`) is not the profile's.
 
-Everything emitted is checked against pipeline/trtllm/schema.json first; the directory is written through
+Everything emitted is checked first, against pipeline/trtllm/schema.json or the engine's facts
+(`pipeline.engines.facts.check_argv`); the directory is written through
 `pipeline.outputs` (complete or absent; an existing --out is replaced only with force, never the model's).
 """
 
@@ -20,46 +26,24 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 from pathlib import Path
 
-import yaml
-
 from pipeline import __version__
-from pipeline.cpu_backend.runner import SCHEMA_FLAGS, backend_argv
 from pipeline.derived_model import Link, derived_entries, write_entries
+from pipeline.engines.engine import Engine
+from pipeline.engines.registry import engine_profile
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import make_plan
 from pipeline.outputs import BUNDLE, replaced_directory
-from pipeline.profiles import Profile, load_profile
-from pipeline.support import require_loads
-from pipeline.trtllm import load_facts, trtllm_version
-from pipeline.trtllm.options import (
-    BUNDLE as BUNDLE_PLACEHOLDER,
-)
-from pipeline.trtllm.options import (
-    HOST,
-    PORT,
-    PYTHON,
-    YAML_NAME,
-    build_argv,
-    fill,
-    llm_api_options,
-    serve_argv,
-)
-from pipeline.trtllm.schema import check_argv, check_build_argv, check_llm_args, check_serve_argv
+from pipeline.profiles import Profile
+from pipeline.trtllm.options import BUNDLE as BUNDLE_PLACEHOLDER
+from pipeline.trtllm.options import fill
 from pipeline.weights_formats import FORMATS, detect_format
 
 SHELL_VALUES = {"host": "${HOST}", "port": "${PORT}", "bundle": "${BUNDLE}", "python": "${PYTHON}"}
-TOOLS = {"pytorch": ["trtllm-serve"], "tensorrt": ["trtllm-build", "trtllm-serve"], "cpu": []}
 # what the model directory must hold, per backend
 MODEL_FILES = {"pytorch": ["config.json"], "cpu": ["config.json"], "tensorrt": ["config.json", "rank0.safetensors"]}
-TENSORRT_NOTE = ("TensorRT-LLM's engine builder has no Hunyuan class in MODEL_MAP: trtllm-build runs with the "
-                 "profile's model_cls_file/model_cls_name, a class applying RoPE before QK-norm (see the facts file)")
 DERIVED_DIR = "model"  # the served HF directory inside the bundle when the profile raises max_position_embeddings
-# the backend's environment, from the facts.json entries that carry an `env`: ENABLE_CONFIGURABLE_MOE=0 gives the
-# plain CutlassFusedMoE whose expert names every Hunyuan loader version maps (facts.json configurable_moe)
-SERVE_ENV_FACTS = {"pytorch": ("configurable_moe",), "tensorrt": (), "cpu": ()}
 
 
 def _check_model_dir(model_dir: str, backend: str, on_target: bool) -> str:
@@ -115,21 +99,6 @@ def _with_model_class(profile: Profile, on_target: bool) -> Profile:
     return profile.model_copy(update={"model_cls_file": str(path.resolve())})
 
 
-def command_lines(profile: Profile, model_path: str) -> dict[str, list[str]]:
-    """argv.json content, checked against the flag lists."""
-    if profile.backend == "cpu":
-        argv = backend_argv(model_path, python=PYTHON, host=HOST, port=PORT, served_model_name=profile.served_model_name,
-                            max_batch_size=profile.max_batch_size, max_seq_len=profile.max_seq_len)
-        check_argv(argv, SCHEMA_FLAGS, positionals=3, source="argv.json (pipeline.cpu_backend)")
-        return {"serve": argv}
-    lines = {"serve": serve_argv(profile, model_path)}
-    check_serve_argv(lines["serve"])
-    if profile.backend == "tensorrt":
-        lines["build"] = build_argv(profile, model_path)
-        check_build_argv(lines["build"])
-    return lines
-
-
 def _shell_word(token: str) -> str:
     if "{" not in token:
         return shlex.quote(token)
@@ -137,31 +106,32 @@ def _shell_word(token: str) -> str:
     return '"' + filled.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`") + '"'
 
 
-def serve_script(name: str, lines: dict[str, list[str]], env: dict[str, str]) -> str:
+def serve_script(name: str, engine: Engine, lines: dict[str, list[str]], env: dict[str, str]) -> str:
     words = {key: " ".join(_shell_word(t) for t in argv) for key, argv in lines.items()}
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
     build = f'[ -d "${{BUNDLE}}/engine" ] || {words["build"]}\n' if "build" in lines else ""
     return (f"#!/usr/bin/env bash\n"
-            f"# Generated by hunyuan-trt build (profile {name}, TensorRT-LLM {trtllm_version()}).\n"
+            f"# Generated by hunyuan-trt build (profile {name}, {engine.label()}).\n"
             f"# Starts the backend only; `hunyuan-trt serve --bundle DIR` also puts the Hunyuan adapter in front.\n"
             f"set -euo pipefail\n"
             f'BUNDLE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"\n'
-            f'HOST="${{HOST:-0.0.0.0}}"\nPORT="${{PORT:-8000}}"\nPYTHON="${{PYTHON:-python3}}"\n'
+            f'HOST="${{HOST:-{engine.script_host}}}"\nPORT="${{PORT:-8000}}"\nPYTHON="${{PYTHON:-python3}}"\n'
             f"{exports}{build}exec {words['serve']}\n")
 
 
-def _yaml_text(name: str, options: dict) -> str:
-    header = (f"# LLM-API options for trtllm-serve --extra_llm_api_options (profile {name}, TensorRT-LLM "
-              f"{trtllm_version()}).\n# Checked against pipeline/trtllm/schema.json; values here win over the flags.\n")
-    return header + yaml.safe_dump(options, sort_keys=False)
+def engine_meta(engine: Engine) -> dict:
+    """bundle.json's `engine`: what `serve`, the deployment and the benchmarks need to know about the server."""
+    return {"name": engine.name, "label": engine.label(), "health_path": engine.health_path,
+            "metrics_path": engine.metrics_path, "queue_metric": engine.queue_metric,
+            "needs_adapter": engine.needs_adapter, "api_key": engine.api_key}
 
 
 def bundle_files(name: str, overrides: dict | None, model_dir: str,
                  on_target: bool = False) -> dict[str, str | Link]:
-    """Refuse a profile that does not load at the pin or does not fit, then render every bundle entry (nothing
-    written yet)."""
-    profile, spec = load_profile(name, overrides)
-    loads = require_loads(Path(name).stem, profile)
+    """Refuse a profile that does not load on its engine's pin or does not fit, then render every bundle entry
+    (nothing written yet)."""
+    engine, profile, spec = engine_profile(name, overrides)
+    loads = engine.require_loads(Path(name).stem, profile)
     plan = make_plan(Path(name).stem, profile, spec)
     if not plan.fits:
         raise PipelineError(f"profile '{name}' {plan.verdict}")
@@ -169,25 +139,22 @@ def bundle_files(name: str, overrides: dict | None, model_dir: str,
     profile = _with_model_class(profile, on_target)
     weights = served_weights(profile, model_path, on_target)
     derived = derived_model(profile, model_path, on_target)
-    options = llm_api_options(profile)
-    check_llm_args(options, "tensorrt" if profile.backend == "tensorrt" else "pytorch")
     served_dir = f"{BUNDLE_PLACEHOLDER}/{DERIVED_DIR}" if derived else model_path
-    lines = command_lines(profile, served_dir)
-    env = {key: value for fact in SERVE_ENV_FACTS[profile.backend] for key, value in load_facts()[fact]["env"].items()}
+    rendered = engine.render(profile, plan, served_dir)
     meta = {
         "profile": Path(name).stem, "resolved_profile": profile.model_dump(mode="json"),
-        "plan": plan.to_dict(), "verdict": plan.verdict, "trtllm_version": trtllm_version(),
+        "plan": plan.to_dict(), "verdict": plan.verdict, "engine": engine_meta(engine),
         "support": {"verdict": loads.verdict, "basis": loads.basis, "detail": loads.detail},
-        "weights_format": weights, "serve_env": env,
+        "weights_format": weights, "serve_env": rendered.env,
         "served_model_dir": served_dir,
         "backend": profile.backend, "model_path": model_path, "model_on_target": on_target,
         "served_model_name": profile.served_model_name, "built_by": f"hunyuan-trt {__version__}",
-        "tools_missing_here": [tool for tool in TOOLS[profile.backend] if shutil.which(tool) is None],
-        "notes": [TENSORRT_NOTE] if profile.backend == "tensorrt" else [],
+        "tools_missing_here": engine.tools_missing(profile),
+        "notes": [], **rendered.meta,
     }
-    return {YAML_NAME: _yaml_text(Path(name).stem, options), "argv.json": json.dumps(lines, indent=2) + "\n",
-            "serve.sh": serve_script(Path(name).stem, lines, env), "bundle.json": json.dumps(meta, indent=2) + "\n",
-            **derived}
+    return {**rendered.files, "argv.json": json.dumps(rendered.lines, indent=2) + "\n",
+            "serve.sh": serve_script(Path(name).stem, engine, rendered.lines, rendered.env),
+            "bundle.json": json.dumps(meta, indent=2) + "\n", **derived}
 
 
 def write_bundle(files: dict[str, str | Link], out: Path, force: bool = False, model_dir: str | None = None) -> Path:

@@ -27,6 +27,9 @@ ABSTRACT_PROFILES = {"base"}  # building blocks that only other profiles extend
 MODEL_CONFIGS = {"a13b": A13B_CONFIG, "tiny": TINY_MODEL_DIR / "config.json"}
 
 Weights = Literal[tuple(FORMATS)]
+# one module each in pipeline/engines/ (its registry.ENGINES; a test keeps the two equal)
+ENGINE_NAMES = ("trtllm", "vllm", "sglang")
+EngineName = Literal[ENGINE_NAMES]
 KvCacheDtype = Literal["auto", "bf16", "fp8"]
 
 
@@ -47,6 +50,7 @@ class Profile(BaseModel):
     - max_num_tokens >= max_batch_size: each scheduled sequence needs at least one token of budget;
     - num_gpus <= GPUs per node of the accelerator: TensorRT-LLM's Hunyuan model is single-node;
     - backend cpu <=> accelerator cpu: the CPU stand-in only runs on the embedded default;
+    - engine vllm/sglang only with backend pytorch (tensorrt and cpu are TensorRT-LLM's backends);
     - enable_attention_dp needs tp_size > 1;
     - every CUDA-graph batch size <= max_batch_size.
     Model-dependent rules (heads, experts, context) are in `check_against_model`.
@@ -58,6 +62,8 @@ class Profile(BaseModel):
     description: str = Field(description="What this profile models, one line")
     accelerator: str = Field(description=f"One of: {', '.join(ACCELERATORS)}")
     num_gpus: PositiveInt = Field(description="GPUs per replica (all on one node)")
+    engine: EngineName = Field("trtllm", description="Serving engine: " + ", ".join(ENGINE_NAMES)
+                               + " (pipeline/engines/); backend is TensorRT-LLM's, vllm and sglang take pytorch")
     backend: Literal["pytorch", "tensorrt", "cpu"] = "pytorch"
     model_repo: str = Field(description="Hugging Face repo of the checkpoint the weights come from")
     revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$",
@@ -122,6 +128,9 @@ class Profile(BaseModel):
             ((self.backend == "cpu") == (self.accelerator == "cpu"),
              f"backend={self.backend} does not match accelerator={self.accelerator}: backend cpu runs only on "
              "accelerator cpu, and GPUs need backend pytorch or tensorrt"),
+            (self.engine == "trtllm" or self.backend == "pytorch",
+             f"engine={self.engine} needs backend pytorch (the default): backend {self.backend} is TensorRT-LLM's "
+             "(tensorrt) or the CPU stand-in for trtllm-serve (cpu)"),
             (self.tp_size > 1 or not self.enable_attention_dp,
              "enable_attention_dp needs tp_size > 1 (attention runs data-parallel across the TP ranks)"),
             (self.backend == "tensorrt" or not (self.model_cls_file or self.model_cls_name),

@@ -26,7 +26,7 @@ from pipeline.profiles import load_profile
 @click.option("--force", is_flag=True,
               help="Replace --out if it exists (never /, home, the current directory or the model directory).")
 def build(profile, model_dir, out, model_on_target, force, **kwargs):
-    """Write llm_api_options.yaml, argv.json, serve.sh and bundle.json for PROFILE."""
+    """Write the engine's config YAML, argv.json, serve.sh and bundle.json for PROFILE (--engine picks the engine)."""
     from pipeline.bundle import bundle_files, write_bundle
 
     overrides = split_overrides(kwargs)
@@ -38,11 +38,11 @@ def build(profile, model_dir, out, model_on_target, force, **kwargs):
     files = bundle_files(profile, overrides, model_dir, model_on_target)
     write_bundle(files, out, force, model_dir)
     meta = json.loads(files["bundle.json"])
-    click.echo(f"bundle for {meta['profile']} ({meta['backend']}, TensorRT-LLM {meta['trtllm_version']}) -> {out}")
+    click.echo(f"bundle for {meta['profile']} ({meta['engine']['label']}, {meta['backend']}) -> {out}")
     click.echo(f"  plan: {meta['verdict']}")
     click.echo(f"  loads at the pin: {meta['support']['verdict']} ({meta['support']['basis']})")
     click.echo(f"  weights: {meta['weights_format']['name']} (checked: {meta['weights_format']['checked']})")
     click.echo(f"  model: {meta['served_model_dir']}  served as {meta['served_model_name']}")
     for tool in meta["tools_missing_here"]:
         click.echo(f"  note: {tool} is not installed here; the bundle is written anyway - run serve.sh where "
-                   f"TensorRT-LLM {meta['trtllm_version']} is installed (the GPU image)")
+                   f"{meta['engine']['label']} is installed (the GPU image)")

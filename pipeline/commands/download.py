@@ -7,10 +7,15 @@ from pathlib import Path
 
 import click
 
+from pipeline.profiles import ENGINE_NAMES
+
 
 @click.command()
 @click.option("--profile", "-p", required=True, envvar="HUNYUAN_TRT_PROFILE",
               help="Profile name from engine_configs/ or a path to a YAML file; its model_repo is fetched.")
+@click.option("--engine", type=click.Choice(ENGINE_NAMES), default=None, envvar="HUNYUAN_TRT_ENGINE",
+              help="Fetch the checkpoint this engine serves for the profile (e.g. vllm on a100x2: the published "
+                   "GPTQ-Int4); overrides YAML key `engine`.")
 @click.option("--revision", default=None, envvar="HUNYUAN_TRT_REVISION",
               help="Commit to fetch (default: the profile's `revision`, else the commit pinned in "
                    "pipeline/data/hf_revisions.json); a branch such as main works, with a warning.")
@@ -20,13 +25,13 @@ import click
 @click.option("--where", is_flag=True,
               help="Download nothing: print the model directory build-engine uses when MODEL_DIR is not given, "
                    "or fail (exit 2) with the command that fetches it and its size.")
-def download(profile, revision, out, force, where):
+def download(profile, engine, revision, out, force, where):
     """Fetch PROFILE's Hugging Face checkpoint (resumable, disk space checked first, sizes checked at the end)."""
     from pipeline.download import download as fetch
     from pipeline.download import require_model_dir
-    from pipeline.profiles import load_profile
+    from pipeline.engines.registry import engine_profile
 
-    resolved, spec = load_profile(profile)
+    _, resolved, spec = engine_profile(profile, {"engine": engine} if engine else None)
     if where:
         click.echo(require_model_dir(profile, resolved, spec, revision))
         return

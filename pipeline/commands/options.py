@@ -10,6 +10,7 @@ import json
 
 import click
 
+from pipeline.profiles import ENGINE_NAMES
 from pipeline.weights_formats import FORMATS
 
 # (flag, YAML key, click type, help)
@@ -24,6 +25,7 @@ PROFILE_OVERRIDES = (
     ("--kv-fraction", "kv_cache_free_gpu_memory_fraction", float, "Share of free GPU memory for the KV cache"),
     ("--kv-cache-dtype", "kv_cache_dtype", click.Choice(["auto", "bf16", "fp8"]), "KV-cache dtype"),
     ("--weights", "weights", click.Choice(list(FORMATS)), "Weights format of the served directory"),
+    ("--engine", "engine", click.Choice(ENGINE_NAMES), "Serving engine (pipeline/engines/)"),
     ("--backend", "backend", click.Choice(["pytorch", "tensorrt", "cpu"]), "Serving backend"),
     ("--model-cls-file", "model_cls_file", str, "backend tensorrt: model class file for trtllm-build"),
     ("--model-cls-name", "model_cls_name", str, "backend tensorrt: model class name for trtllm-build"),

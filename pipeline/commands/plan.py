@@ -12,7 +12,7 @@ from pipeline.errors import PipelineError
 
 ROWS = (
     ("profile", "profile"), ("derived name", "slug"), ("GPUs", "num_gpus"), ("accelerator", "accelerator"),
-    ("loads at the pin", "support"),
+    ("engine", "engine"), ("checkpoint served", "checkpoint"), ("loads at the pin", "support"),
     ("memory / GPU (GiB)", "memory_gib_per_gpu"), ("weights / GPU (GiB)", "weights_gib_per_gpu"),
     ("  quantized linears", "weights_quantized_gib_per_gpu"),
     ("  kept high precision", "weights_high_precision_gib_per_gpu"),
@@ -20,7 +20,7 @@ ROWS = (
     ("whole model, one device (GiB)", "model_weights_gib_by_format"),
     ("reserve / GPU (GiB)", "reserve_gib_per_gpu"), ("  of which activations", "activation_gib_per_gpu"),
     ("KV budget / GPU (GiB)", "kv_budget_gib_per_gpu"), ("KV bytes / token / GPU", "kv_bytes_per_token_per_gpu"),
-    ("KV token capacity", "kv_token_capacity"), ("max_seq_len", "max_seq_len"),
+    ("engine memory setting", "engine_memory_setting"), ("KV token capacity", "kv_token_capacity"), ("max_seq_len", "max_seq_len"),
     ("max_seq_len sequences in KV", "concurrent_max_len_sequences"), ("checkpoint (GB)", "checkpoint_gb"),
     ("start-up estimate (s)", "startup_estimate_s"), ("batch-1 decode ceiling (tok/s)", "decode_ceiling_batch1_tok_s"),
 )
@@ -44,16 +44,18 @@ def format_plan(data: dict) -> str:
               help="Plan against this config.json or model dir; overrides YAML key `hf_config`.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plan(profile, model_config, as_json, **kwargs):
-    """Whether the profile loads at the pin (support matrix), per-GPU weights, reserve, KV bytes/token, KV
-    capacity and the fit verdict."""
+    """Whether the profile loads on its engine's pin (--engine; TensorRT-LLM: the support matrix), the checkpoint
+    served, per-GPU weights, reserve, KV bytes/token, the engine's memory setting, KV capacity and the fit verdict."""
+    from pipeline.engines.registry import engine_profile
     from pipeline.memory_plan import make_plan
-    from pipeline.profiles import load_profile
-    from pipeline.support import require_loads
 
     overrides = split_overrides(kwargs) | ({"hf_config": model_config} if model_config else {})
-    resolved, spec = load_profile(profile, overrides)
-    verdict = require_loads(Path(profile).stem, resolved)
+    engine, resolved, spec = engine_profile(profile, overrides)
+    verdict = engine.require_loads(Path(profile).stem, resolved)
     result = make_plan(Path(profile).stem, resolved, spec)
-    emit(result.to_dict() | {"support": f"{verdict.verdict}: {verdict.basis}"}, as_json, format_plan)
+    emit(result.to_dict() | {"engine": engine.label(), "checkpoint": f"{resolved.weights} ({resolved.model_repo})",
+                             "support": f"{verdict.verdict}: {verdict.basis}",
+                             "engine_memory_setting": engine.memory_setting(resolved, result)},
+         as_json, format_plan)
     if not result.fits:
         raise PipelineError(f"profile '{profile}' {result.verdict}")

@@ -18,6 +18,8 @@ def profiles():
 
 
 def _row(name: str) -> dict:
+    from pipeline.engines.registry import engine_verdicts
+
     profile, spec = load_profile(name)
     result = make_plan(name, profile, spec)
     loads = support(profile)
@@ -26,7 +28,8 @@ def _row(name: str) -> dict:
             "tp/moe_tp/moe_ep": f"{profile.tp_size}/{profile.moe_tp_size}/{profile.moe_ep_size}",
             "fits": result.fits, "kv_token_capacity": result.kv_token_capacity,
             "weights_gib_per_gpu": result.weights_gib_per_gpu, "hardware_validated": profile.hardware_validated,
-            "loads": loads.verdict, "loads_basis": loads.basis, "loads_detail": loads.detail}
+            "loads": loads.verdict, "loads_basis": loads.basis, "loads_detail": loads.detail,
+            "engines": engine_verdicts(name, profile, spec)}
 
 
 def _table(rows: list[dict]) -> str:
@@ -39,13 +42,15 @@ def _table(rows: list[dict]) -> str:
                      f"{r['tp/moe_tp/moe_ep']:<9} {r['weights_gib_per_gpu']:>9.2f} {r['kv_token_capacity']:>11,}  "
                      f"{'fits' if r['fits'] else 'DOES NOT FIT':<12}  {r['loads']} ({r['loads_basis']})"
                      f"{'' if r['hardware_validated'] else '; not run on hardware yet'}")
+        lines.append(f"{'':<12} engines: " + ", ".join(f"{engine} {verdict}" for engine, verdict in r["engines"].items()))
     return "\n".join(lines)
 
 
 @profiles.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(as_json):
-    """Every profile with its planner verdict, KV capacity and whether it loads at the pin (support matrix)."""
+    """Every profile with its planner verdict, KV capacity, whether it loads at the pin (support matrix), and per
+    engine (trtllm, vllm, sglang) whether it loads and fits there and with which checkpoint."""
     emit([_row(name) for name in profile_names()], as_json, _table)
 
 

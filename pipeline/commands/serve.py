@@ -1,10 +1,11 @@
 """`hunyuan-trt serve --bundle DIR`: the bundle's backend on a loopback port, the Hunyuan adapter in front.
 
-The backend (trtllm-serve, or the CPU stand-in for cpu-tiny) runs in its own session with its logs on
-this process's stdout/stderr. Readiness is its /health answering 200 within --ready-timeout; only then
-does the adapter listen on --port. A stop signal (SIGTERM/SIGINT/SIGHUP) while the adapter serves starts a
-drain (`pipeline.drain`): /health fails, new requests get 503, requests in flight finish within
---drain-timeout; then the backend gets SIGTERM. Before that (still loading) it is forwarded at once. The
+The backend (the bundle's engine: trtllm-serve, vllm serve or SGLang, or the CPU stand-in for cpu-tiny; every
+shipped engine has `needs_adapter`, docs/engines.md says why) runs in its own session with its logs on this
+process's stdout/stderr. Readiness is its health path (bundle.json engine.health_path) answering 200 within
+--ready-timeout; only then does the adapter listen on --port. A stop signal (SIGTERM/SIGINT/SIGHUP) while the
+adapter serves starts a drain (`pipeline.drain`): /health fails, new requests get 503, requests in flight finish
+within --drain-timeout; then the backend gets SIGTERM. Before that (still loading) it is forwarded at once. The
 exit code is the backend's (128+N when it died of signal N). If the backend dies, the adapter stops; if
 `serve` dies, even of SIGKILL, the kernel sends the backend SIGTERM (`pipeline.procs`). Transformers copies
 remote model code (`auto_map`) into $HF_MODULES_CACHE; `serve` points it at a writable temporary folder
@@ -107,13 +108,13 @@ def writable_modules_cache() -> dict:
     return {MODULES_CACHE_ENV: tempfile.mkdtemp(prefix="hf-modules-")}
 
 
-def backend_command(bundle: Path, argv: dict, port: int) -> list[str]:
+def backend_command(bundle: Path, argv: dict, port: int, engine_label: str = "TensorRT-LLM") -> list[str]:
     from pipeline.trtllm.options import fill
 
     values = {"host": "127.0.0.1", "port": str(port), "bundle": str(bundle.resolve()), "python": sys.executable}
     command = fill(argv["serve"], values)
     if shutil.which(command[0]) is None:
-        raise PipelineError(f"{command[0]}: not installed here; run {bundle / 'serve.sh'} where TensorRT-LLM is "
+        raise PipelineError(f"{command[0]}: not installed here; run {bundle / 'serve.sh'} where {engine_label} is "
                             "installed (the GPU image), or build a cpu-tiny bundle to serve on CPU")
     return command
 
@@ -148,15 +149,17 @@ def serve(bundle, host, port, backend_port, ready_timeout, drain_timeout):
     from pipeline.bundle import read_bundle
 
     meta, argv = read_bundle(bundle)
+    engine = meta.get("engine", {})  # the bundle's engine (pipeline.engines): its label and health path
     build_engine_if_needed(bundle, argv)
     backend_port = backend_port or free_port()
     modules_cache = writable_modules_cache()
-    backend = Backend(backend_command(bundle, argv, backend_port), {**(meta.get("serve_env") or {}), **modules_cache})
+    backend = Backend(backend_command(bundle, argv, backend_port, engine.get("label", "TensorRT-LLM")),
+                      {**(meta.get("serve_env") or {}), **modules_cache})
     upstream = f"http://127.0.0.1:{backend_port}"
     previous = {sig: signal.signal(sig, backend.on_signal) for sig in STOP_SIGNALS}
     backend.start()
     try:
-        if backend.wait_ready(f"{upstream}/health", ready_timeout):
+        if backend.wait_ready(upstream + engine.get("health_path", "/health"), ready_timeout):
             click.echo(f"serve: backend ready on {upstream}; adapter on http://{host}:{port}", err=True)
             asyncio.run(adapter_while_backend_runs(backend, upstream, host, port, meta.get("served_model_name"),
                                                    RequestLimits.from_profile(meta.get("resolved_profile", {})),
