@@ -10,9 +10,9 @@ import secrets
 import pytest
 import requests
 
+from pipeline.commands.bench import served_model
 from pipeline.cpu_backend import surfaces
 from pipeline.cpu_backend.metrics import GAUGES, RequestTiming, ServerMetrics
-from pipeline.commands.bench import served_model
 from pipeline.cpu_backend.runner import backend_argv
 from pipeline.engines.facts import load_facts as engine_facts
 from pipeline.errors import PipelineError

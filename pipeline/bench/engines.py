@@ -92,13 +92,15 @@ def markdown(comparison: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(comparison: dict, out_dir: Path, aiperf_dir: Path, force: bool = False) -> Path:
-    """summary.json, engines.md, engines.png and the raw aiperf exports (aiperf/<engine>/<mode>/)."""
+def write_comparison(comparison: dict, out_dir: Path, extra_dirs: dict[str, Path], force: bool = False) -> Path:
+    """summary.json, engines.md, engines.png and `extra_dirs` moved in (the raw aiperf exports as
+    aiperf/<engine>/<mode>/, the CPU chains' logs)."""
     from pipeline.bench.plots import write_engine_plot
 
     with replaced_directory(out_dir, ENGINES_REPORT, force) as staging:
         (staging / "summary.json").write_text(json.dumps(comparison, indent=2) + "\n")
         (staging / "engines.md").write_text(markdown(comparison))
         write_engine_plot(comparison, modes_of(comparison), staging / "engines.png")
-        shutil.move(str(aiperf_dir), staging / "aiperf")
+        for name, source in extra_dirs.items():
+            shutil.move(str(source), staging / name)
     return Path(out_dir)

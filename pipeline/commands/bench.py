@@ -218,7 +218,8 @@ def engine_exports(urls: dict[str, str], cpu_surfaces: list[str], model_dir: Pat
                    "adapter and smg, measured one after another. Proves the wiring, not the engines.")
 @workload_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/bench/engines"), show_default=True,
-              help="Report directory: engines.md, engines.png, summary.json, aiperf/<engine>/<mode>/.")
+              help="Report directory: engines.md, engines.png, summary.json, aiperf/<engine>/<mode>/ (and the CPU "
+                   "chains' logs/<engine>/).")
 @click.option("--force", is_flag=True,
               help="Replace --out even if it is not an engine report (never /, home or the current directory).")
 @click.option("--from-export", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
@@ -245,7 +246,8 @@ def bench_engines(urls, cpu_surfaces, model_dir, api_key, out, force, from_expor
         command = recorded_command(from_export) if from_export else command_line(sys.argv[1:])
         cells = {label: {mode: load_cells(path) for mode, path in modes.items()} for label, modes in dirs.items()}
         comparison = compare(shape["profile"], cells, command)
-        write_comparison(comparison, out, work / "aiperf", force)
+        kept = {name: work / name for name in ("aiperf", "logs") if (work / name).is_dir()}
+        write_comparison(comparison, out, kept, force)
     click.echo(markdown(comparison))
     click.echo(f"report: {out}/engines.md, plot: {out}/engines.png, summary: {out}/summary.json")
 
