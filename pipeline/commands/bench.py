@@ -7,6 +7,7 @@ levels; then a markdown table, PNG plots and summary.json with the profile's pla
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shlex
@@ -60,6 +61,27 @@ def recorded_command(from_export: Path) -> str:
         return json.loads((from_export / "summary.json").read_text()).get("command", "")
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def measuring_command(from_export: Path | None) -> str:
+    """The command for the report: the one that measured an earlier report's exports, or this one."""
+    return recorded_command(from_export) if from_export else command_line(sys.argv[1:])
+
+
+def subdirs(path: Path) -> dict[str, Path]:
+    return {child.name: child for child in sorted(path.iterdir()) if child.is_dir()}
+
+
+@contextlib.contextmanager
+def report_work(out: Path, kind, force: bool, model_dir: Path, from_export: Path | None):
+    """Check --out, then a scratch directory beside it holding aiperf/ (a copy of --from-export's when given)."""
+    check_target(out, kind, force, [model_dir])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".bench-", dir=out.parent) as tmp:
+        work = Path(tmp)
+        if from_export:
+            shutil.copytree(from_export / "aiperf", work / "aiperf")
+        yield work
 
 
 def served_model(url: str, api_key: str | None) -> str:
@@ -172,19 +194,15 @@ def bench(url, cpu_chain, model_dir, api_key, out, force, from_export, **shape):
     check_shape(shape)
     if sum(map(bool, (url, cpu_chain, from_export))) != 1:
         raise PipelineError("give exactly one of --url URL, --cpu-chain N or --from-export DIR")
-    check_target(out, BENCH_REPORT, force, [model_dir])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".bench-", dir=out.parent) as tmp:
-        work = Path(tmp)
+    with report_work(out, BENCH_REPORT, force, model_dir, from_export) as work:
         if from_export:
-            shutil.copytree(from_export / "aiperf", work / "aiperf")
-            dirs = {mode.name: mode for mode in sorted((work / "aiperf").iterdir()) if mode.is_dir()}
+            dirs = subdirs(work / "aiperf")
         elif cpu_chain:
             dirs = chain_exports(cpu_chain, model_dir, api_key, shape, work / "aiperf", work / "logs")
         else:
             dirs = live_exports(url, api_key, shape, work / "aiperf")
-        command = recorded_command(from_export) if from_export else command_line(sys.argv[1:])
-        summary = summarize(profile, {mode: load_cells(path) for mode, path in dirs.items()}, command)
+        cells = {mode: load_cells(path) for mode, path in dirs.items()}
+        summary = summarize(profile, cells, measuring_command(from_export))
         write_report(summary, out, {"aiperf": work / "aiperf"}, force)
     click.echo((out / "report.md").read_text())
     click.echo(f"report: {out}/report.md, plots: {out}/throughput.png {out}/latency.png, summary: {out}/summary.json")
@@ -233,19 +251,13 @@ def bench_engines(urls, cpu_surfaces, model_dir, api_key, out, force, from_expor
         raise PipelineError("give exactly one of --urls LABEL=URL,..., --cpu-surfaces NAMES or --from-export DIR")
     endpoints = parse_urls(urls) if urls else {}
     surfaces = surface_names(cpu_surfaces) if cpu_surfaces else []
-    check_target(out, ENGINES_REPORT, force, [model_dir])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".bench-engines-", dir=out.parent) as tmp:
-        work = Path(tmp)
+    with report_work(out, ENGINES_REPORT, force, model_dir, from_export) as work:
         if from_export:
-            shutil.copytree(from_export / "aiperf", work / "aiperf")
-            dirs = {engine.name: {mode.name: mode for mode in sorted(engine.iterdir()) if mode.is_dir()}
-                    for engine in sorted((work / "aiperf").iterdir()) if engine.is_dir()}
+            dirs = {label: subdirs(engine) for label, engine in subdirs(work / "aiperf").items()}
         else:
             dirs = engine_exports(endpoints, surfaces, model_dir, api_key, shape, work)
-        command = recorded_command(from_export) if from_export else command_line(sys.argv[1:])
         cells = {label: {mode: load_cells(path) for mode, path in modes.items()} for label, modes in dirs.items()}
-        comparison = compare(shape["profile"], cells, command)
+        comparison = compare(shape["profile"], cells, measuring_command(from_export))
         kept = {name: work / name for name in ("aiperf", "logs") if (work / name).is_dir()}
         write_comparison(comparison, out, kept, force)
     click.echo(markdown(comparison))
