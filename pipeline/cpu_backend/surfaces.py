@@ -17,7 +17,8 @@ from pipeline.engines.facts import load_facts as engine_facts
 from pipeline.errors import PipelineError
 from pipeline.trtllm import load_facts as trtllm_facts
 
-# the stand-in named its series trtllm_<quantity> before they took TensorRT-LLM 1.2.1's unprefixed names
+# the stand-in names its series trtllm_<quantity> until they take TensorRT-LLM 1.2.1's unprefixed names (branch
+# `ops`); after that this prefix is never present and can go
 STAND_IN_PREFIX = "trtllm_"
 OPENAI_MODELS_PATH = "/v1/models"  # the OpenAI API's model list, which trtllm-serve implements
 # engine -> {stand-in quantity: the engine's series where it is not <prefix><quantity>}; each must be published
@@ -93,7 +94,8 @@ def surface(engine: str) -> Surface:
 
 
 class SurfaceCollector:
-    """A Prometheus collector (prometheus_client is imported lazily: it comes with the serve extra) re-exposing the stand-in's registry under one engine's series names."""
+    """A Prometheus collector re-exposing the stand-in's registry under one engine's series names
+    (prometheus_client is imported lazily: it comes with the serve extra)."""
 
     def __init__(self, source, shown: Surface):
         self.source, self.shown = source, shown
