@@ -89,8 +89,9 @@ def test_unknown_surface_is_refused_in_one_line(run_cli):
     assert result.exit_code == 2 and "'tgi' is not one of 'trtllm', 'vllm', 'sglang'" in result.output
 
 
-def test_backend_argv_carries_the_surface():
+def test_backend_argv_carries_the_surface_only_when_given():
     assert backend_argv(TINY_MODEL_DIR, python="python", surface="sglang")[-2:] == ["--surface", "sglang"]
+    assert "--surface" not in backend_argv(TINY_MODEL_DIR, python="python", surface=None)
 
 
 @pytest.mark.integration

@@ -61,7 +61,7 @@ def backend_argv(model_dir, python: str = sys.executable, **flags) -> list[str]:
         raise PipelineError(f"{MODULE}: unknown flag --{unknown[0]}; expected some of --{', --'.join(FLAGS)}")
     argv = [python, "-m", MODULE, str(model_dir)]
     for name in FLAGS:
-        if name in flags:
+        if flags.get(name) is not None:  # None: the flag is not given (its default applies)
             argv += [f"--{name}", str(flags[name])]
     return argv
 
