@@ -128,6 +128,14 @@ bench: setup bench-setup ## aiperf against URL (or CPU_CHAIN=2: start the demo c
 	  $(CLI) bench $(if $(CPU_CHAIN),--cpu-chain $(CPU_CHAIN) --plain-text,--url $(URL)) --profile $(PROFILE) \
 	  --concurrency $(CONCURRENCY) $(BENCH_ARGS)
 
+URLS ?=
+CPU_SURFACES ?=
+
+bench-engines: setup bench-setup ## The same aiperf load against each engine: URLS=trtllm=…,vllm=…,sglang=… (or CPU_SURFACES=trtllm,vllm,sglang); reports/bench/engines
+	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf HUNYUAN_TRT_API_KEY="$(API_KEY)" \
+	  $(CLI) bench-engines $(if $(CPU_SURFACES),--cpu-surfaces $(CPU_SURFACES) --plain-text,--urls $(URLS)) \
+	  --profile $(PROFILE) --concurrency $(CONCURRENCY) $(BENCH_ARGS)
+
 bench-overhead: setup bench-setup ## Direct vs adapter vs gateway+adapter on the same visible tokens: aiperf + paired probe (CPU stand-in)
 	HUNYUAN_TRT_AIPERF=$(BENCH_VENV)/bin/aiperf $(CLI) bench-overhead $(BENCH_ARGS)
 
@@ -144,7 +152,7 @@ bench-quantize: setup ## Quantize stage at A13B widths (synthetic, /tmp, deleted
 drills: setup ## Fault drills (replica kill, rolling restart, converter crash, bad input, auth): table in reports/drills.md
 	$(CLI) drills --report reports/drills.md
 
-.PHONY: bench-setup bench bench-overhead bench-convert bench-quantize drills
+.PHONY: bench-setup bench bench-engines bench-overhead bench-convert bench-quantize drills
 
 ##@ Deploy
 k8s: setup ## Re-render k8s/overlays/<profile>/ and the golden k8s/rendered/<profile>.yaml from the profiles

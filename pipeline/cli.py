@@ -19,6 +19,7 @@ COMMANDS = {
     "profiles": "pipeline.commands.profiles:profiles",
     "plan": "pipeline.commands.plan:plan",
     "bench-overhead": "pipeline.commands.bench:bench_overhead",
+    "bench-engines": "pipeline.commands.bench:bench_engines",
     "drills": "pipeline.commands.drills:drills",
     "tiny": "pipeline.commands.tiny:tiny",
     "download": "pipeline.commands.download:download",

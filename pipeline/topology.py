@@ -36,10 +36,11 @@ def check_model_dir(model_dir: Path) -> Path:
     return model_dir
 
 
-def cpu_backend(model_dir: Path) -> ArgvForPort:
-    """Replicas that are the CPU backend serving `model_dir` on its defaults (the cpu-serve flags)."""
+def cpu_backend(model_dir: Path, **flags) -> ArgvForPort:
+    """Replicas that are the CPU backend serving `model_dir` on its defaults (the cpu-serve flags), or with
+    `flags` such as surface="vllm"."""
     model_dir = check_model_dir(model_dir)
-    return lambda port: backend_argv(model_dir, host=LOOPBACK, port=port)
+    return lambda port: backend_argv(model_dir, host=LOOPBACK, port=port, **flags)
 
 
 def bundle_server(bundle: Path, ready_timeout: float) -> ArgvForPort:

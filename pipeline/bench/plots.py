@@ -66,3 +66,31 @@ def write_plots(summary: dict, out_dir: Path) -> list[Path]:
     _throughput(summary, paths[0])
     _latency(summary, paths[1])
     return paths
+
+
+ENGINE_PANELS = (("TTFT p50 (ms)", "time_to_first_token.p50"), ("ITL p50 (ms)", "inter_token_latency.p50"),
+                 ("output tokens/s", "output_token_throughput.avg"))
+
+
+def write_engine_plot(comparison: dict, modes: list[str], path: Path) -> Path:
+    """One figure, a line per engine (colour) and thinking mode (style) in each panel; the profile's roofline
+    as a black line in the throughput panel (log scale: a GPU roofline is far above a CPU stand-in)."""
+    engines = comparison["engines"]
+    levels = sorted({row["concurrency"] for e in engines.values() for rows in e["modes"].values() for row in rows})
+    fig, axes = plt.subplots(1, len(ENGINE_PANELS), figsize=(15, 4))
+    for axis, (label, key) in zip(axes, ENGINE_PANELS, strict=True):
+        for colour, (engine, summary) in enumerate(engines.items()):
+            for mode in modes:
+                axis.plot(*_series(summary["modes"].get(mode, []), key), MODE_STYLES.get(mode, ":"),
+                          color=f"C{colour}", marker="o", label=f"{engine}, thinking {mode}")
+        axis.set(xlabel="concurrency", ylabel=label, title=label.split(" (")[0])
+    roofline = next(iter(engines.values()))["modes"][modes[0]]
+    axes[-1].plot(*_series(roofline, "roofline_tok_s"), "-", color="black", label=f"roofline {comparison['profile']}")
+    axes[-1].set_yscale("log")
+    for axis in axes:
+        _axes_style(axis, levels)
+    fig.suptitle(f"{comparison['hardware']}: the same load against each engine")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

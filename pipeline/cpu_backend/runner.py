@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.cpu_backend.surfaces import SURFACES
 from pipeline.errors import PipelineError, one_line_errors
 from pipeline.model import SERVED_MODEL_NAME
 
@@ -33,6 +34,7 @@ class ServeOptions:
     max_batch_size: int = 8
     max_seq_len: int = 1024
     max_queue: int = 64
+    surface: str | None = None
 
 
 # ServeOptions field -> (click type, help); the flag is --<field>, spelled like trtllm-serve's
@@ -44,6 +46,7 @@ FLAGS = {
     "max_seq_len": (click.IntRange(min=2),
                     "Prompt + output tokens per sequence, capped by max_position_embeddings (profile key max_seq_len)"),
     "max_queue": (click.IntRange(min=0), "Requests allowed to wait for a slot; beyond that the server answers 429"),
+    "surface": (click.Choice(SURFACES), "Present this engine's metrics path and series names (default: the stand-in's own)"),
 }
 # the flags as pipeline.trtllm.schema.check_argv reads them
 SCHEMA_FLAGS = {f"--{name}": "int" if isinstance(kind, click.types.IntParamType) else "str"
@@ -58,7 +61,7 @@ def backend_argv(model_dir, python: str = sys.executable, **flags) -> list[str]:
         raise PipelineError(f"{MODULE}: unknown flag --{unknown[0]}; expected some of --{', --'.join(FLAGS)}")
     argv = [python, "-m", MODULE, str(model_dir)]
     for name in FLAGS:
-        if name in flags:
+        if flags.get(name) is not None:  # None: the flag is not given (its default applies)
             argv += [f"--{name}", str(flags[name])]
     return argv
 
@@ -88,12 +91,16 @@ def serve(opts: ServeOptions) -> None:
     from pipeline.cpu_backend.engine import Engine
     from pipeline.cpu_backend.server import create_app
     from pipeline.cpu_backend.service import Limits, Service
+    from pipeline.cpu_backend.surfaces import present
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)  # concurrency comes from one thread per running request
     engine = Engine(opts.model_dir, opts.max_seq_len)
     service = Service(engine, opts.served_model_name, Limits(opts.max_batch_size, opts.max_queue))
-    config = uvicorn.Config(create_app(service), host=opts.host, port=opts.port, log_level="warning",
+    app = create_app(service)
+    if opts.surface:
+        present(app, service, opts.surface)
+    config = uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S, access_log=False)
 
     class Server(uvicorn.Server):

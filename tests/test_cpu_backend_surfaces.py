@@ -1,0 +1,127 @@
+"""The CPU stand-in presenting each engine's surface (`--surface trtllm|vllm|sglang`): paths and metric names
+from the pinned facts, and our smoke test, smg gateway and bench wiring against each. This proves our wiring
+against the engines' surfaces, not the engines."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+import requests
+
+from pipeline.commands.bench import served_model
+from pipeline.cpu_backend import surfaces
+from pipeline.cpu_backend.metrics import GAUGES, RequestTiming, ServerMetrics
+from pipeline.cpu_backend.runner import backend_argv
+from pipeline.engines.facts import load_facts as engine_facts
+from pipeline.errors import PipelineError
+from pipeline.gateway import GATEWAY_FLAGS, healthy_workers
+from pipeline.model import SERVED_MODEL_NAME, TINY_MODEL_DIR
+from pipeline.smoke import run_smoke
+from pipeline.topology import Topology, cpu_backend
+from pipeline.trtllm import load_facts as trtllm_facts
+
+QUANTITIES = ("time_to_first_token_seconds", "e2e_request_latency_seconds", "request_queue_time_seconds",
+              "time_per_output_token_seconds")
+
+
+def published(engine: str) -> set[str]:
+    """Every series name the pinned release exports, counters with and without _total."""
+    names = set(trtllm_facts()["prometheus_metrics"]["value"]) if engine == "trtllm" else set(
+        engine_facts(engine)["metrics"])
+    return names | {name.removesuffix("_total") for name in names} | {name + "_total" for name in names}
+
+
+def families(text: str) -> set[str]:
+    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+
+
+def scrape(shown: surfaces.Surface) -> str:
+    metrics = ServerMetrics(SERVED_MODEL_NAME, {name: (lambda: 3.0) for name in GAUGES})
+    metrics.observe(RequestTiming(arrival=0.0, scheduled=0.1, first_token=0.3, done=1.0, prompt_tokens=5,
+                                  completion_tokens=8, finish_reason="stop"))
+    return surfaces.render_metrics(metrics.registry, shown).decode()
+
+
+@pytest.mark.parametrize("engine", surfaces.SURFACES)
+def test_every_exposed_series_is_one_the_pinned_release_publishes(engine):
+    exposed = {name.removesuffix("_created") for name in families(scrape(surfaces.surface(engine)))}
+    assert exposed and exposed <= published(engine), exposed - published(engine)
+
+
+@pytest.mark.parametrize("engine", surfaces.SURFACES)
+def test_latency_series_carry_the_observed_request(engine):
+    shown = surfaces.surface(engine)
+    text = scrape(shown)
+    for quantity in QUANTITIES:
+        name = shown.series(quantity)
+        assert name, f"{engine} has no series for {quantity}"
+        assert re.search(rf"^{re.escape(name)}_count\{{[^}}]*\}} 1\.0$", text, re.M), (name, text)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_queue_metric_from_the_facts_is_exposed_with_the_live_value(engine):
+    shown = surfaces.surface(engine)
+    assert shown.queue_metric == engine_facts(engine)["serving"]["queue_metric"]
+    assert re.search(rf"^{re.escape(shown.queue_metric)}\{{[^}}]*\}} 3\.0$", scrape(shown), re.M)
+
+
+def test_trtllm_surface_takes_its_paths_and_names_from_the_trtllm_facts():
+    shown = surfaces.surface("trtllm")
+    facts = trtllm_facts()
+    assert shown.metrics_path == facts["prometheus_endpoint"]["value"]["path"]
+    assert shown.published == frozenset(facts["prometheus_metrics"]["value"])
+
+
+def test_a_rename_the_facts_do_not_list_is_refused(monkeypatch):
+    monkeypatch.setitem(surfaces.RENAMED, "vllm", {"num_requests_waiting": "vllm:num_requests_queued"})
+    surfaces.surface.cache_clear()
+    try:
+        with pytest.raises(PipelineError, match="vllm:num_requests_queued not among"):
+            surfaces.surface("vllm")
+    finally:
+        surfaces.surface.cache_clear()
+
+
+def test_unknown_surface_is_refused_in_one_line(run_cli):
+    result = run_cli("cpu-serve", str(TINY_MODEL_DIR), "--surface", "tgi")
+    assert result.exit_code == 2 and "'tgi' is not one of 'trtllm', 'vllm', 'sglang'" in result.output
+
+
+def test_backend_argv_carries_the_surface_only_when_given():
+    assert backend_argv(TINY_MODEL_DIR, python="python", surface="sglang")[-2:] == ["--surface", "sglang"]
+    assert "--surface" not in backend_argv(TINY_MODEL_DIR, python="python", surface=None)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", surfaces.SURFACES)
+def test_smoke_gateway_and_bench_wiring_against_the_surface(engine, tmp_path):
+    """One stand-in presenting `engine`, behind the adapter and smg: the smoke test passes through the gateway,
+    smg health-checks the engine's health path, the bench finds the model, the engine's series count requests."""
+    shown = surfaces.surface(engine)
+    key = secrets.token_urlsafe(16)
+    with Topology(cpu_backend(TINY_MODEL_DIR, surface=engine), tmp_path / "logs", adapters=True,
+                  gateway_key=key) as chain:
+        replica, gateway = chain.replicas[0].url, chain.gateway.url
+        assert requests.get(replica + shown.health_path, timeout=10).status_code == 200
+        assert [card["id"] for card in requests.get(replica + shown.models_path, timeout=10).json()["data"]] == \
+            [SERVED_MODEL_NAME]
+        assert {flag.name: flag.value for flag in GATEWAY_FLAGS}["--health-check-endpoint"] == shown.health_path
+        assert healthy_workers(gateway, key) == 1
+
+        checks = run_smoke(gateway, key, wait_s=30)
+        assert all(check.ok for check in checks), [(c.name, c.detail) for c in checks if not c.ok]
+        assert served_model(gateway, key) == SERVED_MODEL_NAME
+
+        text = requests.get(replica + shown.metrics_path, timeout=10).text
+        assert {name.removesuffix("_created") for name in families(text)} <= published(engine)
+        requests_seen = re.search(rf"^{re.escape(shown.series('e2e_request_latency_seconds'))}_count\{{.*\}} (\S+)$",
+                                  text, re.M)
+        assert requests_seen and float(requests_seen[1]) >= len(checks) - 2  # health and models send none
+        if shown.queue_metric:
+            assert re.search(rf"^{re.escape(shown.queue_metric)}\{{.*\}} 0\.0$", text, re.M)
+        other_paths = {s.metrics_path for s in map(surfaces.surface, surfaces.SURFACES)} - {shown.metrics_path}
+        for path in other_paths:
+            assert requests.get(replica + path, timeout=10).status_code == 404
