@@ -92,7 +92,7 @@ def sighup_demo(model_dir: Path, workdir: Path, timeout: float = 600) -> Leftove
         lines = []
         for line in demo.stdout:  # progress lines arrive as each stage ends
             lines.append(line)
-            if line.startswith(GATEWAY_STARTED):
+            if GATEWAY_STARTED in line:
                 break
         children = descendants(demo.pid)
         gateway = re.search(r"smg at http://127.0.0.1:(\d+)", lines[-1]) if lines else None
