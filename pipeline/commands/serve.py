@@ -19,8 +19,8 @@ from pathlib import Path
 import click
 
 from pipeline.errors import PipelineError
-from pipeline.request_limits import RequestLimits
 from pipeline.procs import STOP_SIGNALS, ManagedProcess, answers_200, free_port, wait_until
+from pipeline.request_limits import RequestLimits
 
 STOP_GRACE_S = 30.0
 POLL_S = 0.2
