@@ -149,7 +149,7 @@ bench-quantize: setup ## Quantize stage at A13B widths (synthetic, /tmp, deleted
 	@test -x /usr/bin/time || { echo "GNU time not found: apt-get install time" >&2; exit 1; }
 	$(PY) benchmarks/bench_quantize.py $(BENCH_QUANTIZE_ARGS)
 
-drills: setup ## Fault drills (replica kill, rolling restart, converter crash, bad input, auth): table in reports/drills.md
+drills: setup ## Fault drills (replica kill, rolling restart, converter crash, bad input, auth, hostile input, orphans): table in reports/drills.md
 	$(CLI) drills --report reports/drills.md
 
 .PHONY: bench-setup bench bench-engines bench-overhead bench-convert bench-quantize drills

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import time
 
 import openai
@@ -15,6 +14,7 @@ import pytest
 import requests
 from adapter_cases import SERVED, tool
 
+from pipeline.drills import hostile
 from pipeline.procs import ManagedProcess, free_port
 
 pytestmark = pytest.mark.integration
@@ -195,53 +195,11 @@ def test_passthroughs(replay_adapter, replay_upstream):
     assert "".join(e["choices"][0]["text"] for e in events).startswith("<think>")  # raw: not parsed
 
 
-class Bystander:
-    """A loopback server the adapter must never reach: it records any connection made to it."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.contacts = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.contacts += 1
-            conn.close()
-
-
-def raw_request(url: str, head: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(head)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return data
-
-
-@pytest.mark.parametrize("method", [b"GET", b"POST", b"DELETE"])
+@pytest.mark.parametrize("method", hostile.PROXY_METHODS)
 def test_no_open_proxy(replay_adapter, method):
-    other = Bystander()
-    try:
-        targets = [f"//127.0.0.1:{other.port}/workers".encode(), f"http://127.0.0.1:{other.port}/workers".encode(),
-                   f"//127.0.0.1:{other.port}/v1/chat/completions".encode(), b"/workers", b"/no/such/path",
-                   b"/v1/../workers"]
-        for target in targets:
-            reply = raw_request(replay_adapter, method + b" " + target + b" HTTP/1.1\r\nHost: x\r\n"
-                                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
-            assert reply.startswith(b"HTTP/1.1 404"), (target, reply[:200])
-        reply = raw_request(replay_adapter, f"CONNECT 127.0.0.1:{other.port} HTTP/1.1\r\nHost: x\r\n"
-                                            f"Connection: close\r\n\r\n".encode())
-        assert not reply.startswith(b"HTTP/1.1 2")
-        time.sleep(0.2)
-        assert other.contacts == 0
-    finally:
-        other.sock.close()
+    result = hostile.judge_open_proxy([hostile.probe_open_proxy(replay_adapter, (method,))])
+    assert result.passed, result.details
+    assert result.measured.startswith(f"{len(hostile.proxy_targets(0))}/{len(hostile.proxy_targets(0))} ")
 
 
 @pytest.mark.parametrize("stream", [True, False])

@@ -39,7 +39,7 @@ def parse_names(text: str) -> list[str]:
 @click.option("--work", type=click.Path(path_type=Path), default=None,
               help="Keep logs and scratch files here (default: a temporary directory, kept when a drill fails).")
 def drills(only, short, model_dir, report, work):
-    """Replica kill behind smg, converter crash, bad-input corpus and gateway auth, with goals.
+    """Replica kill behind smg, converter crash, bad-input corpus, gateway auth, hostile input and orphans, with goals.
 
     Ctrl-C, SIGTERM and SIGHUP stop every process a drill started."""
     names = parse_names(only)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.drills import auth, bad_input, converter_crash, replica_kill, rolling_restart
+from pipeline.drills import auth, bad_input, converter_crash, hostile, orphans, replica_kill, rolling_restart
 from pipeline.errors import PipelineError
 from pipeline.goals import GoalResult
 from pipeline.topology import Topology, cpu_backend
@@ -59,12 +59,42 @@ def _http_and_auth(ctx: Context) -> list[GoalResult]:
         return [bad_input.run_http(targets), *auth.run(chain.gateway.url, key)]
 
 
+def _hostile_input(ctx: Context) -> list[GoalResult]:
+    """Two replicas, each behind an adapter, behind smg: open-proxy attempts, fuzz, abandoned requests, then
+    oversized bodies while normal requests run. It has one form: `make test` runs it as it is."""
+    key = secrets.token_urlsafe(24)
+    with Topology(cpu_backend(ctx.model_dir), ctx.work / "hostile", replicas=2, adapters=True,
+                  gateway_key=key) as chain:
+        replica, adapter = chain.replicas[1], chain.adapters[1]
+        proxy = hostile.judge_open_proxy([hostile.probe_open_proxy(a.url) for a in chain.adapters])
+        fuzz = hostile.judge_fuzz({
+            "adapter": hostile.fuzz(adapter.url, True, [adapter.log_path, replica.log_path]),
+            "stand-in": hostile.fuzz(replica.url, False, [replica.log_path])})
+        abandoned = hostile.judge_abandoned(hostile.abandon_requests(chain.adapters[0].url, chain.replicas[0].url))
+        processes = {s.name: s.process for s in [*chain.replicas, *chain.adapters]}
+        run = hostile.oversized_attack(chain.gateway.url, key, [a.url for a in chain.adapters], processes)
+        return [*hostile.judge_attack(run), proxy, abandoned, fuzz]
+
+
+def _orphans(ctx: Context) -> list[GoalResult]:
+    """SIGHUP on the demo, then SIGKILL on `serve` of the bundle that demo built."""
+    work = ctx.work / "orphans"
+    sighup = orphans.judge_sighup(orphans.sighup_demo(ctx.model_dir, work / "demo"))
+    bundle = work / "demo" / "bundle"
+    if not (bundle / "bundle.json").is_file():
+        return [sighup, GoalResult("orphans: SIGKILL on serve", "no backend left", "not run: the demo built no "
+                                   "bundle", False)]
+    return [sighup, orphans.judge_sigkill(orphans.sigkill_serve(bundle, work / "serve.log"))]
+
+
 DRILLS: dict[str, Callable[[Context], list[GoalResult]]] = {
     "replica-kill": _replica_kill,
     "rolling-restart": _rolling_restart,
     "converter-crash": _converter_crash,
     "bad-input": _bad_input_cli,
     "http-auth": _http_and_auth,
+    "hostile-input": _hostile_input,
+    "orphans": _orphans,
 }
 
 

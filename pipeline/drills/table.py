@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -16,5 +17,7 @@ def markdown(results: list[GoalResult], header: str = "") -> str:
 def write_report(results: list[GoalResult], path: Path, command: str) -> Path:
     """Atomic write of the table with the command and time that produced it."""
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    header = f"Produced by `{command}` on {stamp} (2-core CPU machine, CPU stand-in replicas)."
+    load = "/".join(f"{value:.1f}" for value in os.getloadavg())
+    header = (f"Produced by `{command}` on {stamp} ({os.cpu_count()}-core CPU machine shared with other work: load "
+              f"average {load} (1/5/15 min) when it ended; CPU stand-in replicas).")
     return write_text_atomic(Path(path), markdown(results, header))
