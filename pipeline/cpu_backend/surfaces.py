@@ -17,9 +17,6 @@ from pipeline.engines.facts import load_facts as engine_facts
 from pipeline.errors import PipelineError
 from pipeline.trtllm import load_facts as trtllm_facts
 
-# the stand-in names its series trtllm_<quantity> until they take TensorRT-LLM 1.2.1's unprefixed names (branch
-# `ops`); after that this prefix is never present and can go
-STAND_IN_PREFIX = "trtllm_"
 OPENAI_MODELS_PATH = "/v1/models"  # the OpenAI API's model list, which trtllm-serve implements
 # engine -> {stand-in quantity: the engine's series where it is not <prefix><quantity>}; each must be published
 RENAMED = {
@@ -104,7 +101,7 @@ class SurfaceCollector:
         from prometheus_client.metrics_core import Metric
 
         for family in self.source.collect():
-            name = self.shown.series(family.name.removeprefix(STAND_IN_PREFIX))
+            name = self.shown.series(family.name)
             if name is None:
                 continue
             base = name.removesuffix("_total") if family.type == "counter" else name

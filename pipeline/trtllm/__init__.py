@@ -28,12 +28,6 @@ def trtllm_version() -> str:
     return load_schema()["trtllm_version"]
 
 
-@cache
-def load_facts() -> dict:
-    """facts.json's `facts`: behaviour beyond the argument schema, each with its evidence."""
-    return json.loads(FACTS_PATH.read_text())["facts"]
-
-
 def prometheus_metrics() -> list[str]:
     """The Prometheus series the pinned trtllm-serve exports (full names, with the pinned prefix)."""
     fact = load_facts()["prometheus_metrics"]
