@@ -35,8 +35,10 @@ lint: setup ## Ruff on the code
 	$(VENV)/bin/hadolint docker/Dockerfile docker/Dockerfile.cpu docker/Dockerfile.gateway
 	$(VENV)/bin/yamllint -c k8s/.yamllint.yaml k8s docker/compose.yaml
 
-test: setup lint ## Lint and the whole test suite (what CI runs)
-	$(PY) -m pytest -q tests
+TEST_WORKERS ?= 2
+
+test: setup lint ## Lint and the whole test suite (what CI runs), on TEST_WORKERS processes (one test file each at a time)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test-fast: setup ## Unit tests only: no servers or subprocesses, nothing slow (< 60 s on 2 cores)
 	$(PY) -m pytest -q -m "not integration and not slow" tests
