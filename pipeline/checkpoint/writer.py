@@ -136,50 +136,54 @@ def _write_tensor(tensor: OutTensor, source: SourceCheckpoint, files: _SourceFil
             progress.update(chunk.nbytes)
 
 
-def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: Path, progress: Progress,
-               stop: threading.Event | None = None) -> dict:
-    """Write one rank file; returns its byte count. Gives up between chunks once `stop` is set."""
-    header, sizes = header_bytes([(t.name, t.dtype, t.shape) for t in tensors])
-    output, files = _open_output(path), _SourceFiles()
+def _write_file(path: Path, entries: list[tuple[str, str, tuple]], write_tensor) -> int:
+    """The safetensors file at `path`: its header, then tensor `i` through `write_tensor(i, output)`, each checked
+    against the size its header promises; fsynced. Returns its byte count."""
+    header, sizes = header_bytes(entries)
+    output = _open_output(path)
     try:
         output.write(header)
-        for tensor, size in zip(tensors, sizes, strict=True):
+        for index, ((name, _, _), size) in enumerate(zip(entries, sizes, strict=True)):
             start = output.total
-            _write_tensor(tensor, source, files, output, progress, stop, path)
-            if output.total - start != size:
-                raise PipelineError(f"{path}: internal error: '{tensor.name}' produced {output.total - start} bytes, "
-                                    f"expected {size}")
-        output.finish()
-    finally:
-        output.close()
-        files.close()
-    return {"bytes": output.total}
-
-
-def write_safetensors(entries, path: Path, progress: Progress, stop: threading.Event | None = None) -> dict:
-    """One safetensors file from (name, dtype, shape, chunks) entries, `chunks()` yielding the tensor's bytes in
-    pieces (the quantize stage's computed tensors); fsynced; returns its byte count and sha256. Gives up between
-    chunks once `stop` is set."""
-    header, sizes = header_bytes([(name, dtype, shape) for name, dtype, shape, _ in entries])
-    output, digest = _open_output(path), hashlib.sha256(header)
-    try:
-        output.write(header)
-        for (name, _, _, chunks), size in zip(entries, sizes, strict=True):
-            start = output.total
-            for chunk in chunks():
-                if stop is not None and stop.is_set():
-                    raise PipelineError(f"{path}: stopped because another rank failed")
-                view = memoryview(chunk).cast("B")
-                output.write(view)
-                digest.update(view)
-                progress.update(view.nbytes)
+            write_tensor(index, output)
             if output.total - start != size:
                 raise PipelineError(f"{path}: internal error: '{name}' produced {output.total - start} bytes, "
                                     f"expected {size}")
         output.finish()
     finally:
         output.close()
-    return {"bytes": output.total, "sha256": digest.hexdigest()}
+    return output.total
+
+
+def write_rank(tensors: tuple[OutTensor, ...], source: SourceCheckpoint, path: Path, progress: Progress,
+               stop: threading.Event | None = None) -> dict:
+    """Write one rank file; returns its byte count. Gives up between chunks once `stop` is set."""
+    files = _SourceFiles()
+    try:
+        total = _write_file(path, [(t.name, t.dtype, t.shape) for t in tensors],
+                            lambda i, output: _write_tensor(tensors[i], source, files, output, progress, stop, path))
+    finally:
+        files.close()
+    return {"bytes": total}
+
+
+def write_safetensors(entries, path: Path, progress: Progress, stop: threading.Event | None = None) -> dict:
+    """One safetensors file from (name, dtype, shape, chunks) entries, `chunks()` yielding the tensor's bytes in
+    pieces (the quantize stage's computed tensors); fsynced; returns its byte count and sha256. Gives up between
+    chunks once `stop` is set."""
+    meta = [(name, dtype, shape) for name, dtype, shape, _ in entries]
+    digest = hashlib.sha256(header_bytes(meta)[0])
+
+    def write_tensor(index: int, output: RankFile) -> None:
+        for chunk in entries[index][3]():
+            if stop is not None and stop.is_set():
+                raise PipelineError(f"{path}: stopped because another rank failed")
+            view = memoryview(chunk).cast("B")
+            output.write(view)
+            digest.update(view)
+            progress.update(view.nbytes)
+
+    return {"bytes": _write_file(path, meta, write_tensor), "sha256": digest.hexdigest()}
 
 
 def write_ranks(plan: CheckpointPlan, source: SourceCheckpoint, directory: Path, workers: int) -> dict[str, dict]:
