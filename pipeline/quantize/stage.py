@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.errors import PipelineError
-from pipeline.outputs import QUANTIZED_CHECKPOINT, check_target, owns, replaced_directory
 from pipeline.model import ModelSpec, read_config, spec_from_config
+from pipeline.outputs import QUANTIZED_CHECKPOINT, check_target, owns, replaced_directory
 from pipeline.quantize import calibration, metadata, published
 from pipeline.quantize.emit import OutTensor, computed, copied, write_tensors
 from pipeline.quantize.formats import FORMATS, QuantFormat, get_format
