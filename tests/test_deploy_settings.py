@@ -93,3 +93,18 @@ def test_prep_runs_the_jobs_steps_with_quantize_before_build(run_cli):
     steps = [line.split("] ")[1].split()[1] for line in result.output.splitlines() if line.startswith("[")]
     assert steps == ["bundle-status", "download", "inspect", "quantize", "build"]
     assert "build --profile a100x2 --model-dir /models/quantized/a100x2" in result.output
+
+
+def test_prep_stops_at_a_current_bundle_and_at_the_first_failing_step(run_cli, monkeypatch):
+    import subprocess
+
+    ran, codes = [], {}
+    monkeypatch.setattr(subprocess, "call", lambda argv: ran.append(argv[1]) or codes.get(argv[1], 0))
+    assert run_cli("prep", "--profile", "h100x2").exit_code == 0
+    assert ran == ["bundle-status"]  # current: nothing else runs
+    ran.clear()
+    codes.update({"bundle-status": 1, "quantize": 3})
+    failed = run_cli("prep", "--profile", "h100x2")
+    assert ran == ["bundle-status", "download", "inspect", "quantize"]
+    assert failed.exit_code == 2 and "prep step quantize: `hunyuan-trt quantize" in failed.output
+    assert "exited with 3" in failed.output

@@ -25,7 +25,8 @@ def prep(profile, dry_run):
         if dry_run:
             continue
         code = subprocess.call(spec["argv"])
-        if spec.get("gate") and code == 0:
-            return  # the bundle is current: nothing to do
-        if code and not spec.get("gate"):
+        if spec.get("gate"):
+            if code == 0:
+                return  # the bundle is current: nothing to do
+        elif code:
             raise PipelineError(f"prep step {name}: `{shlex.join(spec['argv'])}` exited with {code}")

@@ -1,14 +1,16 @@
 """The model-prep Job's steps per backend: fill the model cache once, so serving pods never download.
 
-Each step is one container; all but the last run as init containers, in order. `quantize` runs only when the
-profile serves another weights format than its model_repo is published in (the step and its flags come from
-`pipeline.weights_formats.FORMATS`, via `Deployment.quantize_args`): Tencent's FP8 repo relabelled with
-`--from-published` for the FP8 profiles, the BF16 repo streamed to INT8 weight-only for a100x2; both run on
-the prep pod's CPUs, and `--keep-current` leaves an output made from the same download alone. The first, `check-bundle`,
+Each step is one container; all but the last run as init containers, in order. The first, `check-bundle`,
 asks `hunyuan-trt bundle-status` whether the bundle on the cache was built from this very profile (revision
 included) by this TensorRT-LLM pin; if so it leaves a marker and every later step exits at once, so a rerun
 of the Job under live model pods touches nothing. Each step runs through a shell (for that check) behind the
 image's own entrypoint.
+
+`quantize` runs only when the profile serves another weights format than its model_repo is published in; the
+step's flags come from `pipeline.weights_formats.FORMATS` (`produced_from`, via `Deployment.quantize_args`):
+Tencent's FP8 repo relabelled with `--from-published` for the FP8 profiles, the BF16 repo streamed to INT8
+weight-only for a100x2. Both run on the prep pod's CPUs; `--keep-current` leaves an output made from the same
+download alone. `hunyuan-trt prep` runs these same steps outside Kubernetes (docker compose).
 """
 
 from __future__ import annotations
