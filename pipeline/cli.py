@@ -30,6 +30,7 @@ COMMANDS = {
     "render": "pipeline.commands.render:render",
     "build": "pipeline.commands.build:build",
     "bundle-status": "pipeline.commands.bundle_status:bundle_status",
+    "prep": "pipeline.commands.prep:prep",
     "serve": "pipeline.commands.serve:serve",
     "adapter": "pipeline.commands.adapter:adapter",
     "smoke": "pipeline.commands.smoke:smoke",

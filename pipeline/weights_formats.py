@@ -46,6 +46,15 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Producer:
+    """One way `hunyuan-trt quantize` makes a format: from a checkpoint in format `source`, with `args`."""
+
+    source: str  # name of the input checkpoint's format
+    args: tuple[str, ...]  # hunyuan-trt quantize flags (besides --model-dir/--out)
+    needs_gpu: bool = False  # calibrates with ModelOpt: 80B parameters in GPU memory, no CPU or prep-Job work
+
+
+@dataclass(frozen=True)
 class WeightsFormat:
     name: str
     matrix_row: str  # row of pipeline/trtllm/support_matrix.json
@@ -54,15 +63,19 @@ class WeightsFormat:
     quant_method: str | None = None  # config.json quantization_config.quant_method (published layouts)
     made_by: str = ""
     published_repo: str | None = None  # the Hugging Face repo Tencent publishes in this format
+    produced_from: tuple[Producer, ...] = ()  # the quantize step from each source format it can be made from
 
 
 FORMATS = {fmt.name: fmt for fmt in (
     WeightsFormat("bf16", "bf16", Storage(2.0), made_by="the BF16 checkpoint as downloaded",
                   published_repo="tencent/Hunyuan-A13B-Instruct"),
     WeightsFormat("fp8", "fp8-per-tensor-modelopt", Storage(1.0, per_tensor=8), quant_algo="FP8",
-                  made_by="hunyuan-trt quantize --format fp8 (or --from-published)"),
+                  made_by="hunyuan-trt quantize --format fp8 (or --from-published)",
+                  produced_from=(Producer("fp8-angelslim", ("--from-published",)),
+                                 Producer("bf16", ("--format", "fp8", "--method", "modelopt"), needs_gpu=True))),
     WeightsFormat("int8-wo", "int8-weight-only", Storage(1.0, per_row=2), quant_algo="W8A16",
-                  made_by="hunyuan-trt quantize --format int8-wo"),
+                  made_by="hunyuan-trt quantize --format int8-wo",
+                  produced_from=(Producer("bf16", ("--format", "int8-wo", "--method", "stream")),)),
     WeightsFormat("w4a8-awq", "w4a8-awq", Storage(0.5, per_tensor=8, group=128, per_group=2), quant_algo="W4A8_AWQ",
                   made_by="hunyuan-trt quantize --format w4a8-awq"),
     WeightsFormat("fp8-angelslim", "fp8-per-tensor-angelslim", Storage(1.0, per_tensor=8), quant_method="fp8",
@@ -80,6 +93,18 @@ BY_PUBLISHED_REPO = {fmt.published_repo: fmt for fmt in FORMATS.values() if fmt.
 def published_format(repo: str) -> WeightsFormat:
     """The format a repo is downloaded in: Tencent's published ones by name, any other repo taken as BF16."""
     return BY_PUBLISHED_REPO.get(repo, FORMATS["bf16"])
+
+
+def producer(source: str, target: str) -> Producer | None:
+    """The quantize step that turns a `source`-format checkpoint into `target` (None: served as downloaded)."""
+    if source == target:
+        return None
+    made = {p.source: p for p in FORMATS[target].produced_from}
+    if source not in made:
+        inputs = [FORMATS[name].published_repo or f"a {name} checkpoint" for name in made]
+        raise PipelineError(f"model_repo: {target} weights cannot be made from a {source} checkpoint; expected "
+                            f"{' or '.join(inputs) or f'a {target} checkpoint'} ({FORMATS[target].made_by})")
+    return made[source]
 
 
 def _json(path: Path) -> dict:

@@ -57,3 +57,54 @@ def test_bundle_status_is_current_only_for_the_same_profile(run_cli, tmp_path):
     assert stale.exit_code == 1 and "resolved_profile changed" in stale.output
     shutil.rmtree(bundle)
     assert run_cli("bundle-status", "--profile", "cpu-tiny", "--bundle", bundle).exit_code == 1
+
+
+def test_the_quantize_step_comes_from_the_weights_formats_table():
+    from pipeline.weights_formats import FORMATS, producer, published_format
+
+    assert deployment_for("h100x2").quantize_args == ("--from-published",)  # Tencent's FP8 repo, relabelled
+    assert deployment_for("a100x2").quantize_args == ("--format", "int8-wo", "--method", "stream")
+    assert deployment_for("h200x2").quantize_args == ()
+    for name in ("h100x2", "h200x1", "l40sx4", "rtx4090x8", "a100x2"):
+        profile, _ = load_profile(name)
+        made = producer(published_format(profile.model_repo).name, profile.weights)
+        assert made in FORMATS[profile.weights].produced_from and not made.needs_gpu
+    with pytest.raises(PipelineError, match="model_repo: int8-wo weights cannot be made from a int4-gptq"):
+        producer("int4-gptq", "int8-wo")
+
+
+def test_a_quantized_profile_caches_the_download_and_the_quantized_copy():
+    bf16, int8 = deployment_for("h200x2"), deployment_for("a100x2")
+    assert int8.cache_gib > bf16.cache_gib  # the 161 GB BF16 download plus the 80 GB INT8 output
+    assert int8.cache_gib * 2**30 / 1e9 > bf16.checkpoint_gb + int8.checkpoint_gb
+
+
+def test_calibrating_from_bf16_is_refused_for_the_gpu_less_prep_job(profiles_copy):
+    path = profiles_copy / "h100x2.yaml"
+    path.write_text(path.read_text().replace("model_repo: tencent/Hunyuan-A13B-Instruct-FP8",
+                                             "model_repo: tencent/Hunyuan-A13B-Instruct"))
+    with pytest.raises(PipelineError, match="calibrates on GPUs; the model-prep Job has none"):
+        deployment_for("h100x2")
+
+
+def test_prep_runs_the_jobs_steps_with_quantize_before_build(run_cli):
+    result = run_cli("prep", "--profile", "a100x2", "--dry-run")
+    assert result.exit_code == 0, result.output
+    steps = [line.split("] ")[1].split()[1] for line in result.output.splitlines() if line.startswith("[")]
+    assert steps == ["bundle-status", "download", "inspect", "quantize", "build"]
+    assert "build --profile a100x2 --model-dir /models/quantized/a100x2" in result.output
+
+
+def test_prep_stops_at_a_current_bundle_and_at_the_first_failing_step(run_cli, monkeypatch):
+    import subprocess
+
+    ran, codes = [], {}
+    monkeypatch.setattr(subprocess, "call", lambda argv: ran.append(argv[1]) or codes.get(argv[1], 0))
+    assert run_cli("prep", "--profile", "h100x2").exit_code == 0
+    assert ran == ["bundle-status"]  # current: nothing else runs
+    ran.clear()
+    codes.update({"bundle-status": 1, "quantize": 3})
+    failed = run_cli("prep", "--profile", "h100x2")
+    assert ran == ["bundle-status", "download", "inspect", "quantize"]
+    assert failed.exit_code == 2 and "prep step quantize: `hunyuan-trt quantize" in failed.output
+    assert "exited with 3" in failed.output

@@ -111,8 +111,7 @@ def test_compose_replicas_get_disjoint_gpus_matching_the_default_profile():
     assert len(replicas) == d.replicas
     assert all(len(gpus) == d.gpus_per_replica for gpus in defaults)
     assert len({g for gpus in defaults for g in gpus}) == d.gpus_per_replica * d.replicas
-    prep_env = COMPOSE["services"]["model-prep"]["environment"]
-    assert prep_env["MODEL_REPO"] == f"${{MODEL_REPO:-{d.model_repo}}}"
+    assert COMPOSE["services"]["model-prep"]["command"] == ["prep", "--profile", f"${{PROFILE:-{profile}}}"]
 
 
 def test_compose_gateway_uses_the_team_flag_table_and_a_required_key():

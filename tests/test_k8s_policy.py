@@ -124,6 +124,18 @@ BREAKERS = [
     ("revision", "h200x2", lambda docs: _set(prep_step(docs, "fetch")["command"],
                                              prep_step(docs, "fetch")["command"].index("--revision") + 1, "main")),
     ("revision", "h200x2", lambda docs: prep_step(docs, "fetch")["command"].remove("--revision")),
+    ("quantize", "a100x2", lambda docs: prep_init(docs).remove(prep_step(docs, "quantize"))),
+    ("quantize", "h100x2", lambda docs: _replace(prep_step(docs, "quantize")["command"], "--from-published",
+                                                 "--format", "fp8")),
+    ("quantize", "a100x2", lambda docs: _replace(prep_step(docs, "quantize")["command"], "int8-wo", "fp8")),
+    ("quantize", "a100x2", lambda docs: _replace(prep_build(docs)["command"], "/models/quantized/a100x2",
+                                                 "/models/hf/tencent/Hunyuan-A13B-Instruct")),
+    ("quantize", "l40sx4", lambda docs: _replace(prep_step(docs, "quantize")["command"],
+                                                 "/models/hf/tencent/Hunyuan-A13B-Instruct-FP8", "/models/other")),
+    ("quantize", "h200x1", lambda docs: prep_init(docs).insert(0, prep_init(docs).pop(-1))),
+    ("quantize", "h200x2", lambda docs: prep_init(docs).append(
+        {**prep_step(docs, "inspect"), "name": "quantize", "command": [
+            "quantize" if a == "inspect" else a for a in prep_step(docs, "inspect")["command"]]})),
     ("drain", "h200x2", lambda docs: server(docs).pop("lifecycle")),
     ("drain", "h200x2", lambda docs: _set(pod(docs), "terminationGracePeriodSeconds", 120)),
     ("drain", "cpu-tiny", lambda docs: _set(server(docs)["args"], server(docs)["args"].index("--ready-timeout") + 1,
@@ -143,9 +155,21 @@ def ingress_paths(docs):
     return find(docs, "Ingress", "hunyuan-trt")["spec"]["rules"][0]["http"]["paths"]
 
 
+def prep_init(docs):
+    return find(docs, "Job", "hunyuan-trt-model-prep")["spec"]["template"]["spec"]["initContainers"]
+
+
+def prep_build(docs):
+    return find(docs, "Job", "hunyuan-trt-model-prep")["spec"]["template"]["spec"]["containers"][0]
+
+
 def prep_step(docs, name):
-    return next(c for c in find(docs, "Job", "hunyuan-trt-model-prep")["spec"]["template"]["spec"]["initContainers"]
-                if c["name"] == name)
+    return next(c for c in prep_init(docs) if c["name"] == name)
+
+
+def _replace(argv, old, *new):
+    at = argv.index(old)
+    argv[at:at + 1] = list(new)
 
 
 @pytest.mark.parametrize("name", profile_names())

@@ -18,6 +18,8 @@ from pipeline.deploy.policy import containers, pod_specs
 from pipeline.deploy.prep import CURRENT_MARKER, EMBEDDED_TINY_DIR
 from pipeline.deploy.render import K8S_ROOT
 from pipeline.model import TINY_MODEL_DIR
+from pipeline.profiles import load_profile
+from pipeline.weights_formats import FORMATS
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +63,34 @@ def test_cpu_tiny_prep_job_writes_the_bundle_the_server_waits_for_and_a_rerun_sk
     second = run_job(steps, tmp_path)
     assert "up to date" in second[0] and all("skipped" in out for out in second[1:])
     assert (bundle / "bundle.json").stat().st_mtime_ns == built
+
+
+def _rendered_step(profile: str, name: str) -> dict:
+    """A prep-Job step of a GPU overlay, without the GPU image's entrypoint (this machine runs the CLI directly)."""
+    from pipeline.deploy.settings import GPU_POD
+
+    docs = list(yaml.safe_load_all((K8S_ROOT / "rendered" / f"{profile}.yaml").read_text()))
+    pods = {doc["metadata"]["name"]: pod for doc, pod in pod_specs(docs)}
+    step = next(c for c in containers(pods["hunyuan-trt-model-prep"]) if c["name"] == name)
+    return {**step, "command": step["command"][len(GPU_POD.entrypoint):]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile, download", [
+    ("a100x2", lambda target: __import__("shutil").copytree(TINY_MODEL_DIR, target)),
+    ("h100x2", lambda target: subprocess.run([sys.executable, "-m", "pipeline", "make-tiny", "--published-fp8",
+                                              "--out", str(target)], check=True, capture_output=True)),
+])
+def test_rendered_quantize_step_converts_the_download_and_a_rerun_keeps_it(profile, download, tmp_path):
+    """The quantize step exactly as rendered, on a tiny stand-in of the profile's download (the BF16 tiny model;
+    make-tiny's synthetic AngelSlim FP8 layout): it writes the directory build reads, then leaves it alone."""
+    quantize = _rendered_step(profile, "quantize")
+    argv = [_local(a, tmp_path) for a in quantize["command"]]
+    download(Path(argv[argv.index("--model-dir") + 1]))
+    build = _rendered_step(profile, "build")["command"]
+    first, second = run_job([quantize, quantize], tmp_path)
+    out = Path(argv[argv.index("--out") + 1])
+    assert "wrote" in first and "up to date" in second
+    assert _local(build[build.index("--model-dir") + 1], tmp_path) == str(out)
+    served = FORMATS[load_profile(profile)[0].weights].quant_algo
+    assert json.loads((out / "hf_quant_config.json").read_text())["quantization"]["quant_algo"] == served

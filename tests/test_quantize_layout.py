@@ -185,3 +185,22 @@ def test_verify_quantized_bad_input_is_one_line_exit_2(run_cli, tmp_path):
 def test_verify_against_the_wrong_source_fails_the_accounting(published_out, run_cli):
     result = run_cli("verify", "--quantized", published_out / "q", "--hf-dir", TINY)  # 2-layer vs 3-layer model
     assert result.exit_code == 1 and "has no counterpart in the quantized checkpoint" in result.output
+
+
+def test_keep_current_leaves_the_same_conversion_alone_and_redoes_a_changed_one(run_cli, tmp_path):
+    source, out = tmp_path / "bf16", tmp_path / "q"
+    shutil.copytree(TINY, source)
+    args = ("quantize", "--model-dir", source, "--format", "int8-wo", "--method", "stream", "--out", out,
+            "--keep-current")
+    assert run_cli(*args).exit_code == 0
+    written = (out / SHARD).stat().st_mtime_ns
+    again = run_cli(*args)
+    assert again.exit_code == 0 and "up to date" in again.output
+    assert (out / SHARD).stat().st_mtime_ns == written
+    (out / SHARD).write_bytes((out / SHARD).read_bytes()[:-1])  # a cut file is not current
+    assert "up to date" not in run_cli(*args).output
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "rope_theta": config["rope_theta"] * 2}))
+    redone = run_cli(*args)  # another source checkpoint: converted anew
+    assert redone.exit_code == 0 and "up to date" not in redone.output
+    assert read_config(out / "config.json")["rope_theta"] == config["rope_theta"] * 2

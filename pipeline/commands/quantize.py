@@ -27,7 +27,11 @@ FORMAT_HELP = "; ".join(f"{fmt.name}: {fmt.about} [{' or '.join(fmt.methods) or 
 @click.option("--trust-remote-code", is_flag=True, help="Load the model's own tokenizer code (Tencent's HYTokenizer).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory (replaced atomically).")
 @click.option("--force", is_flag=True, help="Replace --out even when it is not a quantized checkpoint written by quantize.")
-def quantize_cmd(model_dir, fmt, method, from_published, calib_file, calib_size, trust_remote_code, out, force):
+@click.option("--keep-current", is_flag=True,
+              help="Leave --out as it is when it already holds this conversion (same source checkpoint, format, "
+                   "method, tool and TensorRT-LLM pin, every file at its size); calibrated outputs are always redone.")
+def quantize_cmd(model_dir, fmt, method, from_published, calib_file, calib_size, trust_remote_code, out, force,
+                 keep_current):
     """Write the quantized weights, config.json (A13B key style + quantization_config), hf_quant_config.json,
     the tokenizer files and quantization_manifest.json; the layout is checked against the pinned loader facts
     before the directory appears."""
@@ -37,7 +41,10 @@ def quantize_cmd(model_dir, fmt, method, from_published, calib_file, calib_size,
     if from_published and (method or calib_file or calib_size):
         raise PipelineError("--from-published: takes no --method, --calib-file or --calib-size (nothing is calibrated)")
     result = quantize(QuantizeRequest(model_dir, out, fmt, method, from_published, calib_file, calib_size,
-                                      trust_remote_code, force))
+                                      trust_remote_code, force, keep_current))
+    if result.status == "up-to-date":
+        click.echo(f"up to date: {out} already holds {result.format.name} by {result.method} from this checkpoint")
+        return
     calibrated = result.calibration
     if calibrated:
         click.echo(f"calibrated on {calibrated['samples']} {calibrated['prompts']} samples ({calibrated['tokens']} tokens)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from pipeline.deploy.prep import CLI
 from pipeline.deploy.settings import PULL_SECRET, STOP_GRACE_S, Deployment
 from pipeline.gateway import API_KEY_ENV
 from pipeline.trtllm import prometheus_metrics
@@ -22,6 +23,7 @@ MIN_PROBE_MARGIN = 1.5  # startupProbe budget >= this x the planner's load estim
 PMIX_MAX_BYTES = 49  # Open MPI 5's PMIx singleton id buffer is 50 bytes with the terminator
 LAUNCHER = ["python", "-m", "pipeline.gateway"]
 GATEWAY_SERVICE = "hunyuan-trt-gateway"
+PREP_JOB = "hunyuan-trt-model-prep"
 # What the public edge may pass to smg: the OpenAI API and the liveness check (smg serves far more).
 EDGE_ALLOWED = {("Prefix", "/v1"), ("Exact", "/health")}
 GATEWAY_API_PATH_TYPES = {"PathPrefix": "Prefix", "Exact": "Exact"}
@@ -337,6 +339,48 @@ def check_revision(docs, d: Deployment) -> list[str]:
     return bad
 
 
+def _prep_calls(docs) -> list[tuple[str, list[str]]]:
+    """(container name, argv from the CLI's subcommand on) of each prep-Job step that runs `hunyuan-trt`."""
+    calls = []
+    for doc, pod in pod_specs(docs):
+        if doc["kind"] != "Job" or doc["metadata"]["name"] != PREP_JOB:
+            continue
+        for c in containers(pod):
+            argv = c.get("command", []) + c.get("args", [])
+            cli = [i for i, arg in enumerate(argv) if arg == CLI]
+            if cli:
+                calls.append((c["name"], argv[cli[-1] + 1:]))
+    return calls
+
+
+def check_quantize(docs, d: Deployment) -> list[str]:
+    """The prep Job runs `quantize` exactly when the profile's weights differ from the downloaded format: on the
+    download, with the flags the weights-formats table names for that pair, after the download and before
+    `build`, which reads the quantize output (and reads the download when nothing is quantized)."""
+    calls = _prep_calls(docs)
+    order = [argv[0] for _, argv in calls]
+    quantizes = [argv for _, argv in calls if argv[0] == "quantize"]
+    builds = [argv for _, argv in calls if argv[0] == "build"]
+    if not d.quantize_args:
+        return [f"{PREP_JOB}: runs quantize, but {d.profile} serves its download as it is"] if quantizes else []
+    if len(quantizes) != 1 or not builds:
+        return [f"{PREP_JOB}: expected one quantize step and a build, found steps {order}"]
+    quantize, bad = quantizes[0], []
+    flags = list(d.quantize_args)
+    if not any(quantize[i:i + len(flags)] == flags for i in range(len(quantize))):
+        bad.append(f"{PREP_JOB}/quantize: flags {quantize[1:]} lack {' '.join(flags)}")
+    if _arg(quantize, "--model-dir") != d.model_dir:
+        bad.append(f"{PREP_JOB}/quantize: --model-dir {_arg(quantize, '--model-dir')}, the download is {d.model_dir}")
+    if _arg(builds[-1], "--model-dir") != _arg(quantize, "--out") or _arg(quantize, "--out") is None:
+        bad.append(f"{PREP_JOB}/build: --model-dir {_arg(builds[-1], '--model-dir')} is not the quantize output "
+                   f"{_arg(quantize, '--out')}")
+    if "download" in order and order.index("download") > order.index("quantize"):
+        bad.append(f"{PREP_JOB}: quantize runs before the download ({order})")
+    if order.index("quantize") > order.index("build"):
+        bad.append(f"{PREP_JOB}: quantize runs after build ({order})")
+    return bad
+
+
 def check_drain(docs, d: Deployment) -> list[str]:
     """The model pod's grace period covers the preStop pause, serve's drain and the backend's stop; serve
     gives up loading (one log line) before the startupProbe kills it."""
@@ -400,6 +444,7 @@ POLICIES = {
     "edge": check_edge,
     "pull-secrets": check_pull_secrets,
     "revision": check_revision,
+    "quantize": check_quantize,
     "drain": check_drain,
     "remote-code-cache": check_remote_code_cache,
     "gateway-readiness": check_gateway_readiness,

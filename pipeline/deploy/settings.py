@@ -11,11 +11,13 @@ from dataclasses import dataclass
 
 import yaml
 
-from pipeline.download import pinned_revision
+from pipeline.download import estimated_gb, pinned_revision
 from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S  # noqa: F401 - serve's defaults, re-exported
+from pipeline.errors import PipelineError
 from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import REPO_ROOT, load_profile
 from pipeline.trtllm import trtllm_version
+from pipeline.weights_formats import producer, published_format
 
 # The TensorRT-LLM release the bundles target is also the GPU image's base (docker/Dockerfile FROM tag).
 TRTLLM_VERSION = trtllm_version()
@@ -94,6 +96,7 @@ class Deployment:
     cache_gib: int
     cache_access_mode: str
     sizing: PodSizing
+    quantize_args: tuple[str, ...] = ()  # the prep Job's `hunyuan-trt quantize` flags; () = served as downloaded
 
     @property
     def startup_budget_s(self) -> int:
@@ -115,6 +118,15 @@ class Deployment:
     @property
     def checkpoint_dir(self) -> str:
         return f"{MODELS_MOUNT}/checkpoints/{self.profile}"
+
+    @property
+    def quantized_dir(self) -> str:
+        return f"{MODELS_MOUNT}/quantized/{self.profile}"
+
+    @property
+    def served_model_dir(self) -> str:
+        """What `build` reads: the quantize step's output when there is one, else the download."""
+        return self.quantized_dir if self.quantize_args else self.model_dir
 
     @property
     def bundle_dir(self) -> str:
@@ -142,7 +154,14 @@ def deployment_for(name: str) -> Deployment:
     plan = make_plan(name, profile, spec)
     sizing = SIZING[profile.backend]
     gpus = profile.num_gpus if profile.gpu.k8s_product else 0
-    copies = 2 if profile.backend == "tensorrt" else 1  # the converted checkpoint sits next to the HF one
+    step = producer(published_format(profile.model_repo).name, profile.weights)
+    if step and step.needs_gpu:
+        raise PipelineError(f"{name}: model_repo {profile.model_repo} needs `hunyuan-trt quantize "
+                            f"{' '.join(step.args)}`, which calibrates on GPUs; the model-prep Job has none: "
+                            "quantize on a GPU host, or set model_repo to a checkpoint the Job converts on CPU")
+    # the quantized or converted checkpoint sits next to the downloaded one
+    second_copy_gb = plan.checkpoint_gb if step or profile.backend == "tensorrt" else 0.0
+    stored_gb = estimated_gb(name, profile, spec) + second_copy_gb
     estimate = startup_estimate_s(plan.checkpoint_gb, profile.storage_mb_per_s, profile.backend != "cpu")
     return Deployment(
         profile=name,
@@ -162,7 +181,8 @@ def deployment_for(name: str) -> Deployment:
         cpu_request=max(sizing.min_cpu, sizing.cpu_per_gpu * gpus),
         memory_request_gib=max(sizing.min_memory_gib, sizing.memory_gib_per_gpu * gpus),
         shm_gib=sizing.shm_gib,
-        cache_gib=math.ceil(plan.checkpoint_gb * 1e9 / 2**30 * copies) + sizing.cache_headroom_gib,
+        cache_gib=math.ceil(stored_gb * 1e9 / 2**30) + sizing.cache_headroom_gib,
         cache_access_mode=sizing.cache_access_mode,
         sizing=sizing,
+        quantize_args=step.args if step else (),
     )

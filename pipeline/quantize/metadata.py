@@ -70,11 +70,23 @@ def copy_side_files(source_dir: Path, out: Path) -> dict[str, dict]:
     return records
 
 
+def made_from(fmt: QuantFormat, method: str, fingerprint: str) -> dict:
+    """The manifest fields that decide the output of a conversion that calibrates nothing."""
+    return {"tool_version": __version__, "format": fmt.name, "method": method,
+            "trtllm_pin": facts.load_facts()["pin_commit"], "fingerprint": fingerprint}
+
+
+def recorded_made_from(manifest_data: dict) -> dict:
+    return {**{key: manifest_data.get(key) for key in ("tool_version", "format", "method", "trtllm_pin")},
+            "fingerprint": (manifest_data.get("source") or {}).get("fingerprint")}
+
+
 def manifest(*, fmt: QuantFormat, method: str, quantizer: str, source_dir: Path, fingerprint: str,
              calibration: dict | None, files: dict[str, dict]) -> dict:
     """What the checkpoint was made from and of; no timestamps, so re-runs are byte-identical."""
-    return {"format_version": 1, "tool": "hunyuan-trt quantize", "tool_version": __version__,
+    made = made_from(fmt, method, fingerprint)
+    return {"format_version": 1, "tool": "hunyuan-trt quantize", "tool_version": made["tool_version"],
             "format": fmt.name, "quant_algo": fmt.quant_algo, "method": method, "quantizer": quantizer,
-            "trtllm_pin": facts.load_facts()["pin_commit"],
+            "trtllm_pin": made["trtllm_pin"],
             "source": {"model_dir": str(Path(source_dir).absolute()), "fingerprint": fingerprint},
             "calibration": calibration, "files": dict(sorted(files.items()))}

@@ -9,6 +9,7 @@ runs on the written files before the rename, so a directory named like the outpu
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from pipeline.checkpoint.source import SourceCheckpoint
 from pipeline.errors import PipelineError
 from pipeline.model import ModelSpec, read_config, spec_from_config
-from pipeline.outputs import QUANTIZED_CHECKPOINT, check_target, replaced_directory
+from pipeline.outputs import QUANTIZED_CHECKPOINT, check_target, owns, replaced_directory
 from pipeline.quantize import calibration, metadata, published
 from pipeline.quantize.emit import OutTensor, computed, copied, write_tensors
 from pipeline.quantize.formats import FORMATS, QuantFormat, get_format
@@ -39,6 +40,7 @@ class QuantizeRequest:
     calib_size: int | None = None
     trust_remote_code: bool = False
     force: bool = False
+    keep_current: bool = False  # leave --out alone when it already holds this very conversion
 
 
 @dataclass
@@ -51,6 +53,7 @@ class QuantizeResult:
     seconds: float
     calibration: dict | None = None
     notes: list[str] = field(default_factory=list)
+    status: str = "written"  # or "up-to-date" (keep_current found the same conversion in --out)
 
 
 def resolve_method(fmt: QuantFormat, method: str | None) -> str:
@@ -110,6 +113,23 @@ def int8_stream(source: SourceCheckpoint, spec: ModelSpec) -> list[OutTensor]:
     return tensors
 
 
+def current_output(out: Path, fmt: QuantFormat, method: str, source: SourceCheckpoint) -> dict | None:
+    """The manifest of `out` when it holds this conversion, complete: same source fingerprint, format, method,
+    tool version and TensorRT-LLM pin, every recorded file at its size. Calibrated outputs never count: their
+    prompts and the ModelOpt run are not part of the fingerprint."""
+    if method == "modelopt" or not owns(out, QUANTIZED_CHECKPOINT):
+        return None
+    try:
+        recorded = json.loads((out / metadata.MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    files = recorded.get("files") or {}
+    complete = all((out / name).is_file() and (out / name).stat().st_size == record.get("bytes")
+                   for name, record in files.items())
+    same = metadata.recorded_made_from(recorded) == metadata.made_from(fmt, method, source.fingerprint())
+    return recorded if same and complete and files else None
+
+
 def quantize(request: QuantizeRequest) -> QuantizeResult:
     check_target(request.out, QUANTIZED_CHECKPOINT, request.force, [request.model_dir])  # before any work
     model_dir = Path(request.model_dir)
@@ -118,6 +138,10 @@ def quantize(request: QuantizeRequest) -> QuantizeResult:
     fmt = FORMATS["fp8"] if request.from_published else get_format(request.format)
     method = "published" if request.from_published else resolve_method(fmt, request.method)
     source = SourceCheckpoint(model_dir)
+    kept = current_output(Path(request.out), fmt, method, source) if request.keep_current else None
+    if kept:
+        total = sum(record["bytes"] for record in kept["files"].values())
+        return QuantizeResult(Path(request.out), fmt, method, kept["quantizer"], total, 0.0, status="up-to-date")
     if method == "published":
         published.published_block(config, str(model_dir / "config.json"))
     else:
