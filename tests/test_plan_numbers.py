@@ -100,3 +100,18 @@ def test_attention_dp_replicates_attention_and_kv():
     adp = plan_profile("h200x2", {"enable_attention_dp": True})
     assert adp.kv_bytes_per_token_per_gpu == 2 * base.kv_bytes_per_token_per_gpu
     assert adp.weights_gib_per_gpu > base.weights_gib_per_gpu
+
+
+@pytest.mark.parametrize("weights", ["fp8", "int8-wo"])
+def test_planner_weights_match_the_layout_the_quantize_stage_writes(weights):
+    """The planner's bytes-per-format table agrees with the quantize stage's own layout of the full A13B
+    checkpoint (every tensor and scale it writes); the router's checkpoint dtype (fp32 there, bf16 on the GPU)
+    is the only known difference, a few MB."""
+    from pipeline.memory_plan import GIB
+    from pipeline.model import load_spec
+    from pipeline.quantize.formats import get_format
+    from pipeline.quantize.sizes import layout_bytes
+
+    planned = plan_profile("h200x1").model_weights_gib_by_format[weights]
+    written = sum(layout_bytes(load_spec(), get_format(weights)).values()) / GIB
+    assert planned == pytest.approx(written, rel=1e-3), (planned, written)
