@@ -71,7 +71,6 @@ def test_gpu_image_is_nvidias_release_at_the_pinned_tensorrt_llm_version():
     assert IMAGES["gpu"][1].endswith(f"trtllm{trtllm_version()}")
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
 def test_engine_image_is_the_official_one_at_the_pinned_tag(engine):
     """FROM the image named in the engine's facts file, tagged like the images component, installing our package
@@ -85,6 +84,7 @@ def test_engine_image_is_the_official_one_at_the_pinned_tag(engine):
     assert [args for op, args in steps if op == "ENTRYPOINT"] == ['["hunyuan-trt"]']
 
 
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_runs_as_non_root_with_a_fixed_base_tag_and_no_baked_secrets(dockerfile):
     steps = instructions(dockerfile)
     users = [args for op, args in steps if op == "USER"]
