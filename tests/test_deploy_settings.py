@@ -60,3 +60,15 @@ def test_bundle_status_is_current_only_for_the_same_profile(run_cli, tmp_path):
     assert stale.exit_code == 1 and "resolved_profile changed" in stale.output
     shutil.rmtree(bundle)
     assert run_cli("bundle-status", "--profile", "cpu-tiny", "--bundle", bundle).exit_code == 1
+
+
+def test_bundle_status_compares_the_engine_the_prep_job_names(run_cli, tmp_path):
+    """An engine overlay's prep Job skips only a bundle built for that engine (in its checkpoint terms)."""
+    bundle = tmp_path / "bundle"
+    built = run_cli("build", "--profile", "a100x2", "--engine", "vllm", "--model-dir", "/models/gptq",
+                    "--model-on-target", "--out", bundle)
+    assert built.exit_code == 0, built.output
+    assert run_cli("bundle-status", "--profile", "a100x2", "--engine", "vllm", "--bundle", bundle).exit_code == 0
+    for other in (["--engine", "sglang"], []):
+        stale = run_cli("bundle-status", "--profile", "a100x2", *other, "--bundle", bundle)
+        assert stale.exit_code == 1 and "engine changed" in stale.output

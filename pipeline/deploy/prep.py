@@ -24,7 +24,7 @@ STEPS = {
 
 
 def _check_bundle(d: Deployment) -> dict:
-    return {"script": f"if {CLI} bundle-status --profile {d.profile} --bundle {d.bundle_dir}; "
+    return {"script": f"if {CLI} bundle-status --profile {d.profile} --engine {d.engine} --bundle {d.bundle_dir}; "
                       f"then touch {CURRENT_MARKER}; fi"}
 
 
