@@ -16,9 +16,9 @@ from smg.launch_router import parse_router_args
 from pipeline.deploy.overlay import discovery_gateway_args
 from pipeline.deploy.prep import EMBEDDED_TINY_DIR
 from pipeline.deploy.settings import IMAGES, SMG_VERSION, deployment_for
+from pipeline.engines.facts import load_facts
 from pipeline.gateway import API_KEY_ENV, GATEWAY_FLAGS
 from pipeline.profiles import REPO_ROOT
-from pipeline.engines.facts import load_facts
 from pipeline.trtllm import trtllm_version
 
 DOCKER = REPO_ROOT / "docker"

@@ -12,8 +12,8 @@ from pipeline.cli import main
 from pipeline.deploy import render as render_mod
 from pipeline.deploy.overlay import overlay_files
 from pipeline.deploy.settings import STARTUP_MARGIN, deployment_for
-from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.engines.registry import engine_profile
+from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import load_profile
 
 

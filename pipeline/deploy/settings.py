@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import yaml
 
 from pipeline.download import pinned_revision
+from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S  # noqa: F401 - serve's defaults, re-exported
 from pipeline.engines.facts import load_facts
 from pipeline.engines.registry import ENGINES
-from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S  # noqa: F401 - serve's defaults, re-exported
 from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import REPO_ROOT, load_profile
 from pipeline.trtllm import prometheus_metrics, trtllm_version
