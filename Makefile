@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ##@ Quality
 lint: setup ## Ruff on the code
 	$(VENV)/bin/ruff check pipeline tests tools
-	$(VENV)/bin/hadolint docker/Dockerfile docker/Dockerfile.cpu docker/Dockerfile.gateway
+	$(VENV)/bin/hadolint docker/Dockerfile docker/Dockerfile.cpu docker/Dockerfile.gateway docker/Dockerfile.vllm docker/Dockerfile.sglang
 	$(VENV)/bin/yamllint -c k8s/.yamllint.yaml k8s docker/compose.yaml
 
 TEST_WORKERS ?= 2
@@ -157,7 +157,7 @@ drills: setup ## Fault drills (replica kill, rolling restart, converter crash, b
 .PHONY: bench-setup bench bench-engines bench-overhead bench-convert bench-quantize drills
 
 ##@ Deploy
-k8s: setup ## Re-render k8s/overlays/<profile>/ and the golden k8s/rendered/<profile>.yaml from the profiles
+k8s: setup ## Re-render k8s/overlays/<profile>[-<engine>]/ and the golden k8s/rendered/*.yaml from the profiles
 	@command -v kubectl >/dev/null || { echo "kubectl not found: install kubectl (it bundles kustomize)" >&2; exit 1; }
 	$(CLI) render all
 
@@ -168,4 +168,8 @@ images: setup ## Build the GPU, CPU and gateway images (needs a container daemon
 	$(CONTAINER_TOOL) build -f docker/Dockerfile.cpu -t $(call IMAGE_REF,cpu) .
 	$(CONTAINER_TOOL) build -f docker/Dockerfile.gateway -t $(call IMAGE_REF,gateway) .
 
-.PHONY: k8s images
+engine-image: setup ## Build the vLLM or SGLang serving image: make engine-image ENGINE=vllm (or sglang)
+	@case "$(ENGINE)" in vllm|sglang) ;; *) echo "ENGINE=vllm or ENGINE=sglang (TensorRT-LLM: make images)" >&2; exit 2;; esac
+	$(CONTAINER_TOOL) build -f docker/Dockerfile.$(ENGINE) -t $(call IMAGE_REF,$(ENGINE)) .
+
+.PHONY: k8s images engine-image

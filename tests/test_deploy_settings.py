@@ -12,6 +12,7 @@ import yaml
 
 from pipeline import __version__
 from pipeline.deploy.settings import IMAGES, IMAGES_COMPONENT, SMG_VERSION, TRTLLM_VERSION, deployment_for
+from pipeline.engines.facts import load_facts
 from pipeline.errors import PipelineError
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.profiles import load_profile
@@ -29,7 +30,7 @@ def test_slower_storage_gives_a_longer_startup_budget_and_ready_timeout_stays_be
 
     fast = deployment_for("h200x2")
     real = settings.load_profile
-    monkeypatch.setattr(settings, "load_profile", lambda name: real(name, {"storage_mb_per_s": 100}))
+    monkeypatch.setattr(settings, "load_profile", lambda name, overrides=None: real(name, {**(overrides or {}), "storage_mb_per_s": 100}))
     slow = deployment_for("h200x2")
     assert fast.storage_mb_per_s == 200 and slow.storage_mb_per_s == 100
     assert slow.startup_estimate_s - fast.startup_estimate_s == pytest.approx(fast.checkpoint_gb * 1000 / 200, abs=1)
@@ -41,8 +42,10 @@ def test_images_component_is_the_one_place_for_names_and_tags():
     assert IMAGES["gpu"][1] == f"{__version__}-trtllm{TRTLLM_VERSION}"
     assert IMAGES["cpu"][1] == __version__
     assert IMAGES["gateway"][1] == f"{__version__}-smg{SMG_VERSION}"
+    for engine in ("vllm", "sglang"):
+        assert IMAGES[engine][1] == f"{__version__}-{engine}{load_facts(engine)['version']}"
     assert [e["name"] for e in yaml.safe_load(IMAGES_COMPONENT.read_text())["images"]] == [
-        "hunyuan-trt-gpu", "hunyuan-trt-cpu", "hunyuan-trt-gateway"]
+        "hunyuan-trt-gpu", "hunyuan-trt-vllm", "hunyuan-trt-sglang", "hunyuan-trt-cpu", "hunyuan-trt-gateway"]
 
 
 def test_bundle_status_is_current_only_for_the_same_profile(run_cli, tmp_path):
@@ -108,3 +111,15 @@ def test_prep_stops_at_a_current_bundle_and_at_the_first_failing_step(run_cli, m
     assert ran == ["bundle-status", "download", "inspect", "quantize"]
     assert failed.exit_code == 2 and "prep step quantize: `hunyuan-trt quantize" in failed.output
     assert "exited with 3" in failed.output
+
+
+def test_bundle_status_compares_the_engine_the_prep_job_names(run_cli, tmp_path):
+    """An engine overlay's prep Job skips only a bundle built for that engine (in its checkpoint terms)."""
+    bundle = tmp_path / "bundle"
+    built = run_cli("build", "--profile", "a100x2", "--engine", "vllm", "--model-dir", "/models/gptq",
+                    "--model-on-target", "--out", bundle)
+    assert built.exit_code == 0, built.output
+    assert run_cli("bundle-status", "--profile", "a100x2", "--engine", "vllm", "--bundle", bundle).exit_code == 0
+    for other in (["--engine", "sglang"], []):
+        stale = run_cli("bundle-status", "--profile", "a100x2", *other, "--bundle", bundle)
+        assert stale.exit_code == 1 and "engine changed" in stale.output

@@ -16,6 +16,7 @@ from smg.launch_router import parse_router_args
 from pipeline.deploy.overlay import discovery_gateway_args
 from pipeline.deploy.prep import EMBEDDED_TINY_DIR
 from pipeline.deploy.settings import IMAGES, SMG_VERSION, deployment_for
+from pipeline.engines.facts import load_facts
 from pipeline.gateway import API_KEY_ENV, GATEWAY_FLAGS
 from pipeline.profiles import REPO_ROOT
 from pipeline.trtllm import trtllm_version
@@ -39,8 +40,9 @@ def instructions(path: Path) -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
-def test_three_dockerfiles_each_with_its_own_ignore_file():
-    assert [p.name for p in DOCKERFILES] == ["Dockerfile", "Dockerfile.cpu", "Dockerfile.gateway"]
+def test_five_dockerfiles_each_with_its_own_ignore_file():
+    assert [p.name for p in DOCKERFILES] == ["Dockerfile", "Dockerfile.cpu", "Dockerfile.gateway", "Dockerfile.sglang",
+                                             "Dockerfile.vllm"]
     for dockerfile in DOCKERFILES:
         ignore = dockerfile.with_name(dockerfile.name + ".dockerignore").read_text().splitlines()
         assert "*" in ignore, f"{dockerfile.name}: context should start from nothing"
@@ -67,6 +69,19 @@ def test_gpu_image_is_nvidias_release_at_the_pinned_tensorrt_llm_version():
     froms = [args for op, args in instructions(DOCKER / "Dockerfile") if op == "FROM"]
     assert froms == [f"nvcr.io/nvidia/tensorrt-llm/release:{trtllm_version()}"]
     assert IMAGES["gpu"][1].endswith(f"trtllm{trtllm_version()}")
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_engine_image_is_the_official_one_at_the_pinned_tag(engine):
+    """FROM the image named in the engine's facts file, tagged like the images component, installing our package
+    with the image's own torch/transformers/engine pinned."""
+    image = load_facts(engine)["image"]
+    steps = instructions(DOCKER / f"Dockerfile.{engine}")
+    assert [args for op, args in steps if op == "FROM"] == [f"{image['name']}:{image['tag']}"]
+    assert IMAGES[engine][1].endswith(f"{engine}{load_facts(engine)['version']}")
+    install = next(args for op, args in steps if op == "RUN" and "pip install" in args)
+    assert f"^(torch|transformers|{engine})==" in install and "-c /tmp/image-pins.txt '.[serve]'" in install
+    assert [args for op, args in steps if op == "ENTRYPOINT"] == ['["hunyuan-trt"]']
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

@@ -43,11 +43,11 @@ POLICIES = {
 }
 
 
-def unsatisfied(requirements: list[Requirement], packages: dict | None = None) -> list[str]:
+def unsatisfied(requirements: list[Requirement], packages: dict | None = None, ranges: dict | None = None) -> list[str]:
     """Requirements the image cannot meet: an exact image version outside the specifier under either pre-release
     policy, or a range disjoint from the image's own constraint."""
-    packages = by_name(packages or FREEZE["packages"])
-    ranges = by_name(FREEZE["ranges"])
+    packages = by_name(FREEZE["packages"] if packages is None else packages)
+    ranges = by_name(FREEZE["ranges"] if ranges is None else ranges)
     problems = []
     for requirement in requirements:
         name = canonicalize_name(requirement.name)
@@ -99,3 +99,31 @@ def test_the_old_floor_fails_on_the_previous_ngc_torch_under_both_policies():
     previous = {"torch": {"version": "2.9.0a0+nv25.10"}}
     assert "(installed and explicit policy)" in unsatisfied([Requirement("torch>=2.9")], previous)[0]
     assert unsatisfied([Requirement("torch>=2.9.0a0")], previous) == []
+
+
+def engine_image(engine: str) -> tuple[dict, dict]:
+    """(packages, ranges) of an engine's official image from its facts file: the wheel METADATA's requirements on
+    torch and transformers (docker/Dockerfile.<engine> installs the engine wheel's own pins)."""
+    facts = json.loads((REPO / "pipeline" / "engines" / "facts" / f"{engine}.json").read_text())
+    packages, ranges = {}, {}
+    for name, entry in facts["requirements"].items():
+        specifier = Requirement(entry["requirement"]).specifier
+        exact = [spec.version for spec in specifier if spec.operator == "=="]
+        if exact:
+            packages[name] = {"version": exact[0]}
+        else:
+            ranges[name] = {"specifier": str(specifier)}
+    return packages, ranges
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_project_requirements_resolve_against_each_engine_image(engine):
+    packages, ranges = engine_image(engine)
+    assert {"torch", "transformers"} <= packages.keys() | ranges.keys()
+    assert unsatisfied(project_requirements(), packages, ranges) == []
+
+
+@pytest.mark.parametrize("engine,line", [("vllm", "torch<2.14"), ("vllm", "transformers>=5.23"),
+                                         ("sglang", "transformers<5.19")])
+def test_a_requirement_an_engine_image_cannot_meet_is_reported(engine, line):
+    assert unsatisfied([Requirement(line)], *engine_image(engine))

@@ -13,9 +13,11 @@ import yaml
 from pipeline.cli import COMMANDS, main
 from pipeline.deploy.policy import containers, pod_specs
 from pipeline.deploy.render import K8S_ROOT
-from pipeline.profiles import REPO_ROOT, profile_names
+from pipeline.profiles import REPO_ROOT
 
-CLI_IMAGES = ("/hunyuan-trt:", "/hunyuan-trt-cpu:")  # images whose entrypoint is `hunyuan-trt`
+# images whose entrypoint is `hunyuan-trt`
+CLI_IMAGES = ("/hunyuan-trt:", "/hunyuan-trt-cpu:", "/hunyuan-trt-vllm:", "/hunyuan-trt-sglang:")
+RENDERED = sorted(p.stem for p in (K8S_ROOT / "rendered").glob("*.yaml"))  # every profile x engine
 # Subcommands the manifests call that another branch adds (checked here as soon as they are registered).
 ELSEWHERE = {"download": "branch convert"}
 IN_SCRIPT = re.compile(r"\bhunyuan-trt ([^;&|]+)")
@@ -54,7 +56,7 @@ def check(argv: list[str]) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("name", profile_names())
+@pytest.mark.parametrize("name", RENDERED)
 def test_manifest_invocations_match_the_cli(name):
     found = invocations(name)
     assert {argv[0] for argv in found} >= {"serve", "bundle-status", "inspect", "build", "smoke"}

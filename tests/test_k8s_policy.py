@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from pipeline.deploy.policy import GATEWAY, MODEL, POLICIES, check_edge, edge_admits, violations
-from pipeline.deploy.render import K8S_ROOT, kustomize
+from pipeline.deploy.render import K8S_ROOT, deployments, kustomize
 from pipeline.deploy.settings import deployment_for
 from pipeline.drills.auth import CANDIDATE_OPEN, OPEN_ROUTES
-from pipeline.profiles import profile_names
+
+DEPLOYMENTS = {d.name: d for d in deployments()}  # every profile on every engine it fits
 
 
 def rendered(name: str) -> list[dict]:
@@ -47,7 +48,11 @@ def _env(container, name, **fields):
     container["env"] = [e for e in container["env"] if e["name"] != name] + [{"name": name, **fields}]
 
 
-# (policy, profile, how the manifest is broken)
+def monitor(docs):
+    return find(docs, "PodMonitor", "hunyuan-trt-model")["spec"]["podMetricsEndpoints"]
+
+
+# (policy, overlay, how the manifest is broken)
 BREAKERS = [
     ("gpu-requests", "h200x2", lambda docs: _set(server(docs)["resources"]["limits"], "nvidia.com/gpu", "1")),
     ("gpu-requests", "h200x2", lambda docs: server(docs)["resources"]["requests"].pop("nvidia.com/gpu")),
@@ -144,6 +149,22 @@ BREAKERS = [
                                                                            if e["name"] != "HF_MODULES_CACHE"])),
     ("remote-code-cache", "cpu-tiny", lambda docs: _env(server(docs), "HF_MODULES_CACHE", value="/models/modules")),
     ("gateway-readiness", "h200x2", lambda docs: _set(gateway(docs)["readinessProbe"]["httpGet"], "path", "/readiness")),
+    # the engine dimension: each engine's GPUs, shm, health path, queue gauge and metrics path
+    ("gpu-requests", "a100x2-vllm", lambda docs: _set(server(docs)["resources"]["limits"], "nvidia.com/gpu", "1")),
+    ("gpu-requests", "rtx4090x8-sglang", lambda docs: _set(server(docs)["resources"]["requests"], "nvidia.com/gpu",
+                                                           "4")),
+    ("shm", "h100x2-vllm", lambda docs: _set(pod(docs)["volumes"][0]["emptyDir"], "sizeLimit", "1Gi")),
+    ("shm", "h200x1-sglang", lambda docs: pod(docs)["volumes"][0]["emptyDir"].pop("medium")),
+    ("probes", "h200x2-vllm", lambda docs: _set(server(docs)["startupProbe"]["httpGet"], "path", "/v1/models")),
+    ("probes", "h200x2-sglang", lambda docs: _set(server(docs)["readinessProbe"]["httpGet"], "path", "/ready")),
+    ("autoscaling", "h200x2-vllm", lambda docs: _set(trigger(docs), "query",
+                                                     'sum(rate(request_queue_time_seconds_sum{namespace="x"}[2m]))')),
+    ("autoscaling", "a100x2-vllm", lambda docs: _set(trigger(docs), "query", 'sum(vllm:num_requests_running{a="b"})')),
+    ("autoscaling", "h200x2-sglang", lambda docs: _set(trigger(docs), "query", 'sum(sglang:num_running_reqs{a="b"})')),
+    ("autoscaling", "h200x2-sglang", lambda docs: _set(trigger(docs), "query", 'sum(vllm:num_requests_waiting{a="b"})')),
+    ("metrics-scrape", "h200x2", lambda docs: _set(monitor(docs)[0], "path", "/metrics")),
+    ("metrics-scrape", "a100x2-vllm", lambda docs: _set(monitor(docs)[0], "path", "/prometheus/metrics")),
+    ("metrics-scrape", "h200x2-sglang", lambda docs: monitor(docs).append({**monitor(docs)[0], "path": "/x"})),
 ]
 
 
@@ -172,16 +193,24 @@ def _replace(argv, old, *new):
     argv[at:at + 1] = list(new)
 
 
-@pytest.mark.parametrize("name", profile_names())
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_every_overlay_meets_every_policy(name):
-    assert violations(rendered(name), deployment_for(name)) == []
+    assert violations(rendered(name), DEPLOYMENTS[name]) == []
+
+
+def test_every_gpu_profile_is_rendered_on_every_engine_and_cpu_tiny_only_on_its_own():
+    names = set(DEPLOYMENTS)
+    gpu_profiles = {d.profile for d in DEPLOYMENTS.values() if d.gpus_per_replica}
+    assert {f"{p}-{e}" for p in gpu_profiles for e in ("vllm", "sglang")} <= names
+    assert not {n for n in names if n.startswith("cpu-tiny-")}
+    assert {d.engine for d in DEPLOYMENTS.values()} == {"trtllm", "vllm", "sglang"}
 
 
 @pytest.mark.parametrize("policy, profile, breaker", BREAKERS,
                          ids=[f"{policy}-{i}" for i, (policy, _, _) in enumerate(BREAKERS)])
 def test_each_policy_fails_on_a_manifest_that_breaks_it(policy, profile, breaker):
     docs = copy.deepcopy(rendered(profile))
-    d = deployment_for(profile)
+    d = DEPLOYMENTS[profile]
     assert POLICIES[policy](docs, d) == []
     breaker(docs)
     assert POLICIES[policy](docs, d), f"{policy} accepted a broken manifest"

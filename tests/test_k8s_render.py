@@ -12,8 +12,9 @@ from pipeline.cli import main
 from pipeline.deploy import render as render_mod
 from pipeline.deploy.overlay import overlay_files
 from pipeline.deploy.settings import STARTUP_MARGIN, deployment_for
+from pipeline.engines.registry import engine_profile
 from pipeline.memory_plan import ENGINE_INIT_S, make_plan
-from pipeline.profiles import load_profile, profile_names
+from pipeline.profiles import load_profile
 
 
 @pytest.mark.slow
@@ -32,14 +33,28 @@ def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path):
     assert render_mod.stale_files(tmp_path) == ["overlays/h200x1/profile/model-server.yaml", "rendered/gone.yaml"]
 
 
-@pytest.mark.parametrize("name", profile_names())
+DEPLOYMENTS = {d.name: d for d in render_mod.deployments()}
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_overlay_numbers_come_from_profile_and_plan(name):
-    profile, spec = load_profile(name)
-    plan = make_plan(name, profile, spec)
-    d = deployment_for(name)
+    d = DEPLOYMENTS[name]
+    engine, profile, spec = engine_profile(d.profile, {"engine": d.engine})
+    plan = make_plan(d.profile, profile, spec)
     files = overlay_files(d)
     server = yaml.safe_load(files["profile/model-server.yaml"])
     scaling = yaml.safe_load(files["profile/autoscaling.yaml"])
+    monitor = yaml.safe_load(files["profile/monitors.yaml"])
+    prep = yaml.safe_load(files["profile/model-prep.yaml"])["spec"]["template"]["spec"]
+    assert d.model_repo == profile.model_repo and d.checkpoint_gb == plan.checkpoint_gb
+    assert {server["spec"]["template"]["spec"]["containers"][0][p]["httpGet"]["path"]
+            for p in ("startupProbe", "livenessProbe", "readinessProbe")} == {engine.health_path}
+    assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == engine.metrics_path
+    query = scaling["spec"]["triggers"][0]["metadata"]["query"]
+    assert engine.queue_metric in query or engine.name == "trtllm"  # TensorRT-LLM 1.2.1 has no queue gauge
+    build = prep["containers"][0]["command"]
+    assert build[build.index("--engine") + 1] == engine.name
+    assert name == (d.profile if engine.name == load_profile(d.profile)[0].engine else f"{d.profile}-{engine.name}")
     pod = server["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert "replicas" not in server["spec"] and scaling["spec"]["minReplicaCount"] == profile.replicas
@@ -51,6 +66,8 @@ def test_overlay_numbers_come_from_profile_and_plan(name):
     ready = float(container["args"][container["args"].index("--ready-timeout") + 1])
     assert ready < budget
     assert container["args"][:3] == ["serve", "--bundle", f"/models/bundles/{name}"]
+    assert container["image"] == f"hunyuan-trt-{ {'trtllm': 'gpu'}.get(engine.name, engine.name)}" \
+        if profile.gpu.k8s_product else container["image"] == "hunyuan-trt-cpu"
     if profile.gpu.k8s_product:
         term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == [profile.gpu.k8s_product]
@@ -83,6 +100,20 @@ def test_render_k8s_replaces_its_own_overlay_whole_and_a_foreign_directory_only_
     forced = CliRunner().invoke(main, ["render", "k8s", "--profile", "cpu-tiny", "--out", str(foreign), "--force"])
     assert forced.exit_code == 0 and (foreign / "kustomization.yaml").is_file()
     assert not (foreign / "todo.txt").exists()
+
+
+def test_render_k8s_engine_writes_the_engine_overlay_its_golden_was_built_from(tmp_path):
+    out = tmp_path / "overlay"
+    result = CliRunner().invoke(main, ["render", "k8s", "--profile", "a100x2", "--engine", "vllm", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert render_mod.kustomize(out) == (render_mod.K8S_ROOT / "rendered" / "a100x2-vllm.yaml").read_text()
+
+
+def test_render_k8s_engine_the_profile_does_not_load_on_is_one_line_exit_2(tmp_path):
+    out = tmp_path / "overlay"
+    result = CliRunner().invoke(main, ["render", "k8s", "--profile", "cpu-tiny", "--engine", "sglang", "--out", str(out)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "cpu-tiny" in result.output and not out.exists()
 
 
 def test_unknown_profile_is_one_line_exit_2_and_writes_nothing(tmp_path):

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pipeline.deploy.prep import CLI
 from pipeline.deploy.settings import PULL_SECRET, STOP_GRACE_S, Deployment
 from pipeline.gateway import API_KEY_ENV
-from pipeline.trtllm import prometheus_metrics
 
 MODEL = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "model-server"}
 GATEWAY = {"app.kubernetes.io/name": "hunyuan-trt", "app.kubernetes.io/component": "gateway"}
@@ -72,12 +71,13 @@ def check_gpu_requests(docs, d: Deployment) -> list[str]:
 
 
 def check_probes(docs, d: Deployment) -> list[str]:
-    """Model server: startup, liveness and readiness on /health; every Deployment container: liveness+readiness."""
+    """Model server: startup, liveness and readiness on the engine's health path; every Deployment container:
+    liveness+readiness."""
     bad = []
     _, _, server = _server(docs)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        if server.get(probe, {}).get("httpGet", {}).get("path") != "/health":
-            bad.append(f"model server: {probe} on /health missing")
+        if server.get(probe, {}).get("httpGet", {}).get("path") != d.health_path:
+            bad.append(f"model server: {probe} on {d.engine}'s health path {d.health_path} missing")
     for doc, pod in pod_specs(docs):
         for c in pod["containers"] if doc["kind"] == "Deployment" else []:
             bad += [f"{doc['metadata']['name']}/{c['name']}: no {p}" for p in ("livenessProbe", "readinessProbe")
@@ -234,10 +234,11 @@ def _arg(args: list[str], flag: str) -> str | None:
 
 def check_autoscaling(docs, d: Deployment) -> list[str]:
     """Scaling keeps >= 1 replica and waits longer than a cold start before scaling down; its Prometheus
-    triggers query only series the pinned TensorRT-LLM exports (facts.json), and the Deployment it scales
-    has no `replicas` of its own (each `kubectl apply` would reset the scaled count)."""
+    triggers query only series the pinned engine exports (its facts file), and its queue gauge where the pin
+    has one; the Deployment it scales has no `replicas` of its own (each `kubectl apply` would reset the
+    scaled count)."""
     bad = []
-    pinned = set(prometheus_metrics())
+    pinned = set(d.series)
     for so in (doc for doc in docs if doc["kind"] == "ScaledObject"):
         target = so["spec"]["scaleTargetRef"]["name"]
         if any(doc["kind"] == "Deployment" and doc["metadata"]["name"] == target and "replicas" in doc["spec"]
@@ -247,7 +248,10 @@ def check_autoscaling(docs, d: Deployment) -> list[str]:
             series = set(HISTOGRAM_SERIES.findall(trigger.get("metadata", {}).get("query", "")))
             if trigger["type"] == "prometheus" and (not series or not series <= pinned):
                 bad.append(f"{so['metadata']['name']}: query series {sorted(series - pinned) or 'none'} are not "
-                           f"exported by the pinned TensorRT-LLM ({sorted(pinned)})")
+                           f"exported by the pinned {d.engine_label} ({len(pinned)} series in its facts)")
+            if trigger["type"] == "prometheus" and d.queue_metric in pinned and d.queue_metric not in series:
+                bad.append(f"{so['metadata']['name']}: query does not read {d.engine_label}'s queue gauge "
+                           f"{d.queue_metric}")
         spec = so["spec"]
         window = (spec.get("advanced", {}).get("horizontalPodAutoscalerConfig", {}).get("behavior", {})
                   .get("scaleDown", {}).get("stabilizationWindowSeconds", 300))
@@ -255,6 +259,17 @@ def check_autoscaling(docs, d: Deployment) -> list[str]:
             bad.append(f"{so['metadata']['name']}: minReplicaCount < 1 loses the demand signal")
         if window < d.startup_budget_s:
             bad.append(f"{so['metadata']['name']}: scale-down window {window} s < cold start {d.startup_budget_s} s")
+    return bad
+
+
+def check_metrics_scrape(docs, d: Deployment) -> list[str]:
+    """Every PodMonitor of the model servers scrapes the engine's metrics path (where its series are)."""
+    bad = []
+    for monitor in (doc for doc in docs if doc["kind"] == "PodMonitor"
+                    and MODEL.items() <= doc["spec"]["selector"].get("matchLabels", {}).items()):
+        paths = [e.get("path") for e in monitor["spec"].get("podMetricsEndpoints", [])]
+        if paths != [d.metrics_path]:
+            bad.append(f"{monitor['metadata']['name']}: scrapes {paths}, {d.engine_label} serves {d.metrics_path}")
     return bad
 
 
@@ -448,6 +463,7 @@ POLICIES = {
     "drain": check_drain,
     "remote-code-cache": check_remote_code_cache,
     "gateway-readiness": check_gateway_readiness,
+    "metrics-scrape": check_metrics_scrape,
 }
 
 

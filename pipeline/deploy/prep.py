@@ -33,13 +33,14 @@ STEPS = {
 
 def _check_bundle(d: Deployment) -> dict:
     """A gate: exit 0 means the bundle is current and every later step is skipped."""
-    return {"argv": [CLI, "bundle-status", "--profile", d.profile, "--bundle", d.bundle_dir], "gate": True}
+    return {"argv": [CLI, "bundle-status", "--profile", d.profile, "--engine", d.engine, "--bundle", d.bundle_dir],
+            "gate": True}
 
 
 def _fetch(d: Deployment) -> dict:
     """`hunyuan-trt download` fetches the pinned revision and checks file names and sizes against the hub."""
     revision = ["--revision", d.revision] if d.revision else []
-    return {"argv": [CLI, "download", "--profile", d.profile, *revision, "--out", d.model_dir],
+    return {"argv": [CLI, "download", "--profile", d.profile, "--engine", d.engine, *revision, "--out", d.model_dir],
             "env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
                 "name": HF_TOKEN_SECRET, "key": "token", "optional": True}}}]}
 
@@ -68,7 +69,8 @@ def _convert(d: Deployment) -> dict:
 def _build(d: Deployment) -> dict:
     """--force: a stale bundle is replaced (written to a temp dir, then renamed)."""
     source = d.checkpoint_dir if d.backend == "tensorrt" else d.served_model_dir
-    return {"argv": [CLI, "build", "--profile", d.profile, "--model-dir", source, "--out", d.bundle_dir, "--force"]}
+    return {"argv": [CLI, "build", "--profile", d.profile, "--engine", d.engine, "--model-dir", source,
+                     "--out", d.bundle_dir, "--force"]}
 
 
 STEP_SPECS = {"check-bundle": _check_bundle, "fetch": _fetch, "copy-embedded": _copy_embedded,

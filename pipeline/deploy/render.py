@@ -1,7 +1,9 @@
 """Write overlays and their golden `kubectl kustomize` output; compare committed files with a fresh render.
 
-Layout under the k8s root: `overlays/<profile>/` (rendered from the profile) and `rendered/<profile>.yaml`
-(what `kubectl kustomize overlays/<profile>` prints, committed so reviewers see every manifest change).
+Layout under the k8s root: `overlays/<name>/` (rendered from the profile) and `rendered/<name>.yaml` (what
+`kubectl kustomize overlays/<name>` prints, committed so reviewers see every manifest change). <name> is the
+profile served by its own engine, and `<profile>-<engine>` for every other engine the profile fits on
+(`hunyuan-trt plan --profile P --engine E`).
 """
 
 from __future__ import annotations
@@ -16,20 +18,32 @@ import yaml
 
 from pipeline.deploy.overlay import overlay_files
 from pipeline.deploy.policy import violations
-from pipeline.deploy.settings import deployment_for
+from pipeline.deploy.settings import Deployment, deployment_for
+from pipeline.engines.registry import engine_verdicts
 from pipeline.errors import PipelineError
 from pipeline.outputs import OVERLAY, replaced_directory, write_text_atomic
-from pipeline.profiles import REPO_ROOT, profile_names
+from pipeline.profiles import REPO_ROOT, load_profile, profile_names
 
 K8S_ROOT = REPO_ROOT / "k8s"
 
 
-def write_overlay(profile: str, out_dir: Path, root: Path = K8S_ROOT, force: bool = False) -> Path:
-    """Render `profile` into `out_dir`, replacing it whole (`pipeline.outputs`: an existing directory that is
-    not an overlay of ours only with force). The overlay refers to `root`/base and `root`/components by
+def deployments() -> list[Deployment]:
+    """Every profile on its own engine, then on each other engine it fits on."""
+    found = []
+    for name in profile_names():
+        profile, spec = load_profile(name)
+        fitting = [engine for engine, verdict in engine_verdicts(name, profile, spec).items()
+                   if engine != profile.engine and verdict.startswith("fits")]
+        found += [deployment_for(name, engine) for engine in [None, *fitting]]
+    return found
+
+
+def write_overlay(d: Deployment, out_dir: Path, root: Path = K8S_ROOT, force: bool = False) -> Path:
+    """Render deployment `d` into `out_dir`, replacing it whole (`pipeline.outputs`: an existing directory that
+    is not an overlay of ours only with force). The overlay refers to `root`/base and `root`/components by
     relative paths."""
     out_dir = Path(out_dir).resolve()
-    files = overlay_files(deployment_for(profile), os.path.relpath(Path(root).resolve(), out_dir))
+    files = overlay_files(d, os.path.relpath(Path(root).resolve(), out_dir))
     with replaced_directory(out_dir, OVERLAY, force) as staging:
         for name, text in files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
@@ -49,11 +63,12 @@ def kustomize(overlay_dir: Path) -> str:
 
 
 def render_all(root: Path = K8S_ROOT) -> list[str]:
-    """Every profile's overlay plus its golden build; returns the profile names."""
-    names = profile_names()
-    for name in names:
-        overlay = write_overlay(name, root / "overlays" / name, root)
-        write_text_atomic(root / "rendered" / f"{name}.yaml", kustomize(overlay))
+    """Every deployment's overlay plus its golden build; returns the overlay names."""
+    names = []
+    for d in deployments():
+        overlay = write_overlay(d, root / "overlays" / d.name, root)
+        write_text_atomic(root / "rendered" / f"{d.name}.yaml", kustomize(overlay))
+        names.append(d.name)
     return names
 
 
@@ -77,9 +92,9 @@ def stale_files(root: Path = K8S_ROOT) -> list[str]:
 
 
 def policy_violations(root: Path = K8S_ROOT) -> list[str]:
-    """Policy violations of every committed golden file, each prefixed with its profile."""
+    """Policy violations of every committed golden file, each prefixed with its overlay name."""
     found = []
-    for name in profile_names():
-        docs = list(yaml.safe_load_all((root / "rendered" / f"{name}.yaml").read_text()))
-        found += [f"{name}: {problem}" for problem in violations(docs, deployment_for(name))]
+    for d in deployments():
+        docs = list(yaml.safe_load_all((root / "rendered" / f"{d.name}.yaml").read_text()))
+        found += [f"{d.name}: {problem}" for problem in violations(docs, d)]
     return found

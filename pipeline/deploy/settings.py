@@ -6,6 +6,7 @@ from `load_profile` + `make_plan`; the manifest writers only lay these numbers o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -13,10 +14,12 @@ import yaml
 
 from pipeline.download import estimated_gb, pinned_revision
 from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S  # noqa: F401 - serve's defaults, re-exported
+from pipeline.engines.facts import load_facts
+from pipeline.engines.registry import ENGINES
 from pipeline.errors import PipelineError
 from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import REPO_ROOT, load_profile
-from pipeline.trtllm import trtllm_version
+from pipeline.trtllm import prometheus_metrics, trtllm_version
 from pipeline.weights_formats import producer, published_format
 
 # The TensorRT-LLM release the bundles target is also the GPU image's base (docker/Dockerfile FROM tag).
@@ -25,12 +28,12 @@ SMG_VERSION = "1.13.0"
 NAMESPACE = "hunyuan-trt"
 MODELS_MOUNT = "/models"
 IMAGES_COMPONENT = REPO_ROOT / "k8s" / "components" / "images" / "kustomization.yaml"
-IMAGE_PLACEHOLDER = "hunyuan-trt-{}"  # gpu, cpu, gateway: what the manifests name, mapped by IMAGES_COMPONENT
+IMAGE_PLACEHOLDER = "hunyuan-trt-{}"  # gpu, vllm, sglang, cpu, gateway: what the manifests name, mapped by IMAGES_COMPONENT
 PULL_SECRET = "hunyuan-trt-registry"  # optional image pull Secret on every pod
 
 
 def _images() -> dict[str, tuple[str, str]]:
-    """{gpu|cpu|gateway: (name, tag)} from the images component, the one place registry and tags are set."""
+    """{gpu|vllm|sglang|cpu|gateway: (name, tag)} from the images component, the one place registry and tags are set."""
     entries = yaml.safe_load(IMAGES_COMPONENT.read_text())["images"]
     return {e["name"].removeprefix(IMAGE_PLACEHOLDER.format("")): (e["newName"], e["newTag"]) for e in entries}
 
@@ -70,6 +73,20 @@ CPU_POD = PodSizing(image="cpu", entrypoint=(), cpu_per_gpu=0, memory_gib_per_gp
                     min_startup_s=120, cache_access_mode="ReadWriteOnce", cache_headroom_gib=1,
                     prep_cpu=1, prep_memory_gib=2)
 SIZING = {"pytorch": GPU_POD, "tensorrt": GPU_POD, "cpu": CPU_POD}
+# vLLM and SGLang run from their own images (docker/Dockerfile.<engine>), whose ENTRYPOINT is the CLI itself;
+# the TensorRT-LLM profiles keep their backend's sizing as it is.
+ENGINE_IMAGES = {"vllm": "vllm", "sglang": "sglang"}
+
+
+def engine_sizing(backend: str, engine: str) -> PodSizing:
+    sizing = SIZING[backend]
+    image = ENGINE_IMAGES.get(engine)
+    return dataclasses.replace(sizing, image=image, entrypoint=()) if image else sizing
+
+
+def exported_series(engine: str) -> tuple[str, ...]:
+    """The Prometheus series the engine's pinned release exports (its facts file)."""
+    return tuple(prometheus_metrics() if engine == "trtllm" else sorted(load_facts(engine)["metrics"]))
 
 
 @dataclass(frozen=True)
@@ -77,8 +94,15 @@ class Deployment:
     """One profile's deployment numbers (see the module docstring)."""
 
     profile: str
+    engine: str  # pipeline.engines.registry name
+    name: str  # the overlay: the profile, or <profile>-<engine> for an engine other than the profile's own
     description: str
     backend: str
+    engine_label: str  # "vLLM 0.34.0"
+    health_path: str  # the engine's, passed through by the adapter
+    metrics_path: str
+    queue_metric: str
+    series: tuple[str, ...]  # what the pinned engine exports (exported_series)
     accelerator: str
     gpus_per_replica: int  # 0 on the CPU backend: its "GPUs" are simulated ranks on host cores
     gpu_product: str | None  # nvidia.com/gpu.product node label
@@ -117,7 +141,7 @@ class Deployment:
 
     @property
     def checkpoint_dir(self) -> str:
-        return f"{MODELS_MOUNT}/checkpoints/{self.profile}"
+        return f"{MODELS_MOUNT}/checkpoints/{self.name}"
 
     @property
     def quantized_dir(self) -> str:
@@ -130,7 +154,7 @@ class Deployment:
 
     @property
     def bundle_dir(self) -> str:
-        return f"{MODELS_MOUNT}/bundles/{self.profile}"
+        return f"{MODELS_MOUNT}/bundles/{self.name}"
 
     @property
     def image(self) -> str:
@@ -148,11 +172,15 @@ def startup_estimate_s(checkpoint_gb: float, storage_mb_per_s: float, gpu: bool)
     return int(checkpoint_gb * 1000 / storage_mb_per_s + ENGINE_INIT_S * gpu)
 
 
-def deployment_for(name: str) -> Deployment:
-    """Load and plan profile `name` and derive its deployment numbers."""
-    profile, spec = load_profile(name)
+def deployment_for(name: str, engine: str | None = None) -> Deployment:
+    """Load and plan profile `name` served by `engine` (default: the profile's own) and derive its deployment
+    numbers; the engine's checkpoint (weights, repo) is what the plan counts and the prep Job fetches."""
+    written, spec = load_profile(name, {"engine": engine} if engine else None)
+    server = ENGINES[written.engine]
+    profile = server.served_profile(written)
+    server.require_loads(name, profile)
     plan = make_plan(name, profile, spec)
-    sizing = SIZING[profile.backend]
+    sizing = engine_sizing(profile.backend, server.name)
     gpus = profile.num_gpus if profile.gpu.k8s_product else 0
     step = producer(published_format(profile.model_repo).name, profile.weights)
     if step and step.needs_gpu:
@@ -163,10 +191,18 @@ def deployment_for(name: str) -> Deployment:
     second_copy_gb = plan.checkpoint_gb if step or profile.backend == "tensorrt" else 0.0
     stored_gb = estimated_gb(name, profile, spec) + second_copy_gb
     estimate = startup_estimate_s(plan.checkpoint_gb, profile.storage_mb_per_s, profile.backend != "cpu")
+    default_engine, _ = load_profile(name)
     return Deployment(
         profile=name,
+        engine=server.name,
+        name=name if server.name == default_engine.engine else f"{name}-{server.name}",
         description=profile.description,
         backend=profile.backend,
+        engine_label=server.label(),
+        health_path=server.health_path,
+        metrics_path=server.metrics_path,
+        queue_metric=server.queue_metric,
+        series=exported_series(server.name),
         accelerator=profile.accelerator,
         gpus_per_replica=gpus,
         gpu_product=profile.gpu.k8s_product,
