@@ -95,7 +95,7 @@ def test_prep_runs_the_jobs_steps_with_quantize_before_build(run_cli):
     assert result.exit_code == 0, result.output
     steps = [line.split("] ")[1].split()[1] for line in result.output.splitlines() if line.startswith("[")]
     assert steps == ["bundle-status", "download", "inspect", "quantize", "build"]
-    assert "build --profile a100x2 --model-dir /models/quantized/a100x2" in result.output
+    assert "build --profile a100x2 --engine trtllm --model-dir /models/quantized/a100x2" in result.output
 
 
 def test_prep_stops_at_a_current_bundle_and_at_the_first_failing_step(run_cli, monkeypatch):
