@@ -52,7 +52,7 @@ VENV312 ?= .venv312
 $(VENV312)/.installed: pyproject.toml constraints.txt
 	@test -n "$(PY312)" || { echo "make test-py312: no python3.12 (set PY312=/path/to/python3.12)"; exit 2; }
 	$(PY312) -m venv $(VENV312)
-	$(VENV312)/bin/python -m pip install -q --upgrade pip packaging
+	$(VENV312)/bin/python -m pip install -q --upgrade pip packaging setuptools
 	$(VENV312)/bin/python tools/requirements.py --extras serve,dev --without torch > $(VENV312)/requirements.txt
 	$(VENV312)/bin/python -m pip install -q -c constraints.txt -r $(VENV312)/requirements.txt
 	$(VENV312)/bin/python -m pip install -q --no-deps -e .

@@ -3,6 +3,7 @@ stand-in for trtllm-serve (tests/data/hunyuan_outputs/replay_upstream.py)."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import shutil
 import sys
@@ -17,16 +18,28 @@ from pipeline.profiles import profiles_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Test modules that need torch, in-process (converter, reference forward, tiny model) or in a child they start (the
-# CPU backend, tinygen, the demo and drills). `make test-py312` runs the suite on Python 3.12 without torch, as the
-# GPU image's own torch cannot come from PyPI; there these modules are left out instead of failing.
-NEEDS_TORCH = ["test_build_cpu_stack.py", "test_convert_errors.py", "test_convert_layout.py",
-               "test_convert_memory.py", "test_convert_verify.py", "test_convert_wrong_split.py",
-               "test_cpu_backend_sampling.py", "test_cpu_backend_server.py", "test_demo_pipeline.py",
-               "test_drills_bad_input.py", "test_drills_converter_crash.py", "test_drills_replica_kill.py",
-               "test_drills_rolling_restart.py", "test_k8s_server_contract.py", "test_long_context.py", "test_orphans.py",
-               "test_tiny_config.py",
-               "test_tiny_model.py", "test_tiny_template.py"]
+# Test modules that need torch in a child they start (the CPU backend, tinygen, the demo and drills); modules that
+# import torch themselves are found by `imports_torch`. `make test-py312` runs the suite on Python 3.12 without
+# torch, as the GPU image's own torch cannot come from PyPI; there these modules are left out instead of failing.
+STARTS_TORCH_CHILD = ["test_adapter_hostile.py", "test_build_cpu_stack.py", "test_convert_memory.py",
+                      "test_convert_wrong_split.py", "test_cpu_backend_server.py", "test_cpu_backend_surfaces.py",
+                      "test_demo_pipeline.py", "test_drills_bad_input.py", "test_drills_converter_crash.py",
+                      "test_drills_replica_kill.py", "test_drills_rolling_restart.py",
+                      "test_k8s_server_contract.py", "test_long_context.py", "test_orphans.py",
+                      "test_tiny_template.py"]
+
+
+def imports_torch(test_file: Path) -> bool:
+    """True when the module imports torch (or a torch-only package) at its top level."""
+    tree = ast.parse(test_file.read_text())
+    names = [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
+    names += [node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module]
+    return any(name == module or name.startswith(module + ".") for name in names for module in TORCH_MODULES)
+
+
+TORCH_MODULES = ("torch", "modelopt", "safetensors.torch")
+NEEDS_TORCH = sorted(set(STARTS_TORCH_CHILD) | {f.name for f in Path(__file__).parent.glob("test_*.py")
+                                                if imports_torch(f)})
 collect_ignore = [] if importlib.util.find_spec("torch") else NEEDS_TORCH
 
 

@@ -84,6 +84,7 @@ def _rendered_step(profile: str, name: str) -> dict:
 def test_rendered_quantize_step_converts_the_download_and_a_rerun_keeps_it(profile, download, tmp_path):
     """The quantize step exactly as rendered, on a tiny stand-in of the profile's download (the BF16 tiny model;
     make-tiny's synthetic AngelSlim FP8 layout): it writes the directory build reads, then leaves it alone."""
+    pytest.importorskip("torch")  # make-tiny and the quantizer run torch
     quantize = _rendered_step(profile, "quantize")
     argv = [_local(a, tmp_path) for a in quantize["command"]]
     download(Path(argv[argv.index("--model-dir") + 1]))
