@@ -93,3 +93,10 @@ def replay_adapter(replay_upstream, replay_adapter_log):
     with ManagedProcess(argv, log_path=log) as proc:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=30, process=proc.process)
         yield f"http://127.0.0.1:{port}"
+
+
+def pytest_collection_modifyitems(items):
+    """Files with slow tests first, so that `pytest -n --dist loadfile` does not end on one long file while the
+    other workers sit idle."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
