@@ -69,16 +69,18 @@ plan: setup ## Memory plan for PROFILE (ENGINE=trtllm|vllm|sglang)
 BUNDLE ?= $(WORKSPACE)/bundle
 
 REVISION ?=
+REVISION_ARG := $(if $(REVISION),--revision $(REVISION))
 
 download: setup ## Fetch PROFILE's weights (pinned commit, or REVISION=) into models/<repo>@<commit> (resumable)
-	$(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(if $(REVISION),--revision $(REVISION))
+	$(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(REVISION_ARG)
 
-build-engine: setup ## Plan, then write the serve bundle for PROFILE on ENGINE=trtllm|vllm|sglang to BUNDLE (MODEL_DIR=, default: what `make download` fetched)
+# Without MODEL_DIR: the quantize step the model-prep Job runs when PROFILE serves another weights format than it
+# downloads (a100x2: INT8 weight-only from BF16; FP8 profiles: Tencent's FP8 relabelled), into
+# models/<repo>@<commit>-<weights>, kept when current; `quantize --profile` says "nothing to quantize" otherwise.
+build-engine: setup ## Plan, quantize the download when PROFILE serves another format (kept when current), bundle for ENGINE=trtllm|vllm|sglang in BUNDLE (MODEL_DIR=: from it)
 	$(CLI) plan --profile $(PROFILE) $(ENGINE_ARG)
-	@model_dir="$(MODEL_DIR)"; [ -n "$$model_dir" ] || \
-	  model_dir=$$($(CLI) download --profile $(PROFILE) $(ENGINE_ARG) $(if $(REVISION),--revision $(REVISION)) --where) || exit 2; \
-	  echo "$(CLI) build --profile $(PROFILE) $(ENGINE_ARG) --model-dir $$model_dir --out $(BUNDLE) --force"; \
-	  $(CLI) build --profile $(PROFILE) $(ENGINE_ARG) --model-dir "$$model_dir" --out $(BUNDLE) --force
+	$(if $(MODEL_DIR),,$(CLI) quantize --profile $(PROFILE) $(ENGINE_ARG) $(REVISION_ARG))
+	$(CLI) build --profile $(PROFILE) $(ENGINE_ARG) $(if $(MODEL_DIR),--model-dir "$(MODEL_DIR)",$(REVISION_ARG)) --out $(BUNDLE) --force
 
 FORMAT ?= fp8
 QUANT_OUT ?= $(WORKSPACE)/quantized-$(FORMAT)

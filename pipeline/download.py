@@ -2,7 +2,11 @@
 
 Where models live: `$HUNYUAN_TRT_MODELS`, else `models/` in this checkout; one directory per repo and commit,
 `<root>/<repo name>@<commit>` (`default_model_dir`, the one helper build-engine, quantize and serve use when
-MODEL_DIR is not given). Which commit: `--revision`, else the profile's `revision`, else the commit pinned in
+MODEL_DIR is not given). A profile that serves another weights format than its repo is published in (a100x2:
+INT8 weight-only from the BF16 repo; the FP8 profiles: ModelOpt FP8 relabelled from Tencent's AngelSlim FP8)
+needs the quantize step the model-prep Job runs (`quantize_step`, `quantize_argv`); build-engine writes its
+output beside the download, `<root>/<repo name>@<commit>-<weights>`, and builds from there (`served_model_dir`).
+Which commit: `--revision`, else the profile's `revision`, else the commit pinned in
 pipeline/data/hf_revisions.json; with none of these the download is refused (`--revision main` takes whatever
 is there now, with a warning that it is not reproducible).
 
@@ -34,9 +38,9 @@ import click
 from pipeline.errors import PipelineError
 from pipeline.input_limits import brief
 from pipeline.model import DATA_DIR, TINY_MODEL_DIR, ModelSpec
-from pipeline.outputs import MODEL_DOWNLOAD, check_target, owns, swap_in
+from pipeline.outputs import MODEL_DOWNLOAD, QUANTIZED_CHECKPOINT, check_target, owns, swap_in
 from pipeline.profiles import REPO_ROOT, Profile
-from pipeline.weights_formats import published_format
+from pipeline.weights_formats import Producer, producer, published_format
 
 MODELS_ENV = "HUNYUAN_TRT_MODELS"
 REVISIONS_PATH = DATA_DIR / "hf_revisions.json"
@@ -81,15 +85,53 @@ def require_model_dir(name: str, profile: Profile, spec: ModelSpec, revision: st
                             "directory is named by commit)")
     directory = default_model_dir(profile, revision)
     size = f"about {estimated_gb(name, profile, spec):.0f} GB of {profile.model_repo}"
+    other_engine = profile.engine != "trtllm"  # the fetch command names it
+    make = f"make download PROFILE={name}" + (f" ENGINE={profile.engine}" if other_engine else "")
+    cli = f"hunyuan-trt download --profile {name}" + (f" --engine {profile.engine}" if other_engine else "")
     if directory is None:
         raise PipelineError(f"MODEL_DIR: not given, and no commit of {profile.model_repo} is pinned (profile key "
                             f"`revision` or {REVISIONS_PATH.name}): pass MODEL_DIR=<checkpoint>, or fetch {size} "
-                            f"with `make download PROFILE={name} REVISION=<commit>`")
+                            f"with `{make} REVISION=<commit>`, then give build-engine the same REVISION")
     if not owns(directory, MODEL_DOWNLOAD) and directory != TINY_MODEL_DIR:
+        if revision:
+            make, cli = f"{make} REVISION={revision}", f"{cli} --revision {revision}"
         raise PipelineError(f"MODEL_DIR: not given, and {directory} holds no finished download: fetch {size} with "
-                            f"`make download PROFILE={name}` (hunyuan-trt download --profile {name}), or pass "
-                            "MODEL_DIR=<checkpoint>")
+                            f"`{make}` ({cli}), or pass MODEL_DIR=<checkpoint>")
     return directory
+
+
+def quantize_step(profile: Profile) -> Producer | None:
+    """The `hunyuan-trt quantize` step from the format the profile's repo is published in to the weights it
+    serves (`pipeline.weights_formats` `produced_from`); None when the download is served as it is."""
+    return producer(published_format(profile.model_repo).name, profile.weights)
+
+
+def quantize_argv(model_dir: str, args: tuple[str, ...], out: str) -> list[str]:
+    """`hunyuan-trt quantize` arguments of the step with flags `args` (`Producer.args`), as the prep Job and
+    build-engine run it: an output already made from the same download is kept (`--keep-current`)."""
+    return ["--model-dir", model_dir, *args, "--out", out, "--keep-current"]
+
+
+def served_model_dir(profile: Profile, revision: str | None = None) -> Path | None:
+    """What build-engine builds from when MODEL_DIR is not given: the download, or the quantize step's output
+    beside it (`<download dir name>-<weights>`); None when no commit is pinned."""
+    download = default_model_dir(profile, revision)
+    if download is None or quantize_step(profile) is None:
+        return download
+    return models_root() / f"{download.name}-{profile.weights}"
+
+
+def require_served_dir(name: str, profile: Profile, spec: ModelSpec, revision: str | None = None) -> Path:
+    """`served_model_dir` when it is there; otherwise one line with the command that makes it (the download's
+    when the download is missing, else the quantize step's)."""
+    download = require_model_dir(name, profile, spec, revision)
+    served = served_model_dir(profile, revision)
+    if served != download and not owns(served, QUANTIZED_CHECKPOINT):
+        options = f" --revision {revision}" if revision else ""
+        raise PipelineError(f"MODEL_DIR: not given, and {served} holds no {profile.weights} checkpoint made from "
+                            f"{download}: make it with `hunyuan-trt quantize --profile {name}{options}` (what "
+                            f"`make build-engine PROFILE={name}` runs first), or pass MODEL_DIR=<checkpoint>")
+    return served
 
 
 @dataclass(frozen=True)

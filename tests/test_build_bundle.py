@@ -141,13 +141,14 @@ def test_refuses_with_planner_reason_and_writes_nothing(run_cli, tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_model_dir_checks(run_cli, tmp_path):
+def test_model_dir_checks(run_cli, tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run_cli("build", "--profile", "a100x2", "--model-dir", empty, "--out", tmp_path / "b")
     assert result.exit_code == 2 and "config.json" in result.output and not (tmp_path / "b").exists()
-    result = run_cli("build", "--profile", "a100x2", "--out", tmp_path / "b")
-    assert result.exit_code == 2 and "--model-dir: required" in result.output
+    monkeypatch.setenv("HUNYUAN_TRT_MODELS", str(tmp_path / "models"))
+    result = run_cli("build", "--profile", "a100x2", "--out", tmp_path / "b")  # the default: nothing downloaded
+    assert result.exit_code == 2 and "`make download PROFILE=a100x2`" in result.output
     result = run_cli("build", "--profile", "a100x2", "--model-dir", "relative/path", "--model-on-target",
                      "--out", tmp_path / "b")
     assert result.exit_code == 2 and "must be absolute" in result.output

@@ -10,7 +10,8 @@ image's own entrypoint.
 step's flags come from `pipeline.weights_formats.FORMATS` (`produced_from`, via `Deployment.quantize_args`):
 Tencent's FP8 repo relabelled with `--from-published` for the FP8 profiles, the BF16 repo streamed to INT8
 weight-only for a100x2. Both run on the prep pod's CPUs; `--keep-current` leaves an output made from the same
-download alone. `hunyuan-trt prep` runs these same steps outside Kubernetes (docker compose).
+download alone. `hunyuan-trt prep` runs these same steps outside Kubernetes (docker compose), and
+`make build-engine` the same quantize step on the default download (`hunyuan-trt quantize --profile`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import shlex
 
 from pipeline.deploy.settings import Deployment
+from pipeline.download import quantize_argv
 
 EMBEDDED_TINY_DIR = "/opt/hunyuan-trt/models/hunyuan-tiny"  # where docker/Dockerfile.cpu puts the tiny model
 HF_TOKEN_SECRET = "hunyuan-trt-hf-token"  # optional; only needed for gated or rate-limited downloads
@@ -57,8 +59,7 @@ def _quantize(d: Deployment) -> dict | None:
     """None (no step) when the download is served as it is."""
     if not d.quantize_args:
         return None
-    return {"argv": [CLI, "quantize", "--model-dir", d.model_dir, *d.quantize_args, "--out", d.quantized_dir,
-                     "--keep-current"]}
+    return {"argv": [CLI, "quantize", *quantize_argv(d.model_dir, d.quantize_args, d.quantized_dir)]}
 
 
 def _convert(d: Deployment) -> dict:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from pipeline.download import estimated_gb, pinned_revision
+from pipeline.download import estimated_gb, pinned_revision, quantize_step
 from pipeline.drain import DRAIN_TIMEOUT_S, STOP_GRACE_S  # noqa: F401 - serve's defaults, re-exported
 from pipeline.engines.facts import load_facts
 from pipeline.engines.registry import ENGINES
@@ -20,7 +20,6 @@ from pipeline.errors import PipelineError
 from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import REPO_ROOT, load_profile
 from pipeline.trtllm import prometheus_metrics, trtllm_version
-from pipeline.weights_formats import producer, published_format
 
 # The TensorRT-LLM release the bundles target is also the GPU image's base (docker/Dockerfile FROM tag).
 TRTLLM_VERSION = trtllm_version()
@@ -182,7 +181,7 @@ def deployment_for(name: str, engine: str | None = None) -> Deployment:
     plan = make_plan(name, profile, spec)
     sizing = engine_sizing(profile.backend, server.name)
     gpus = profile.num_gpus if profile.gpu.k8s_product else 0
-    step = producer(published_format(profile.model_repo).name, profile.weights)
+    step = quantize_step(profile)
     if step and step.needs_gpu:
         raise PipelineError(f"{name}: model_repo {profile.model_repo} needs `hunyuan-trt quantize "
                             f"{' '.join(step.args)}`, which calibrates on GPUs; the model-prep Job has none: "
