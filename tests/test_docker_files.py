@@ -129,6 +129,16 @@ def test_compose_replicas_get_disjoint_gpus_matching_the_default_profile():
     assert COMPOSE["services"]["model-prep"]["command"] == ["prep", "--profile", f"${{PROFILE:-{profile}}}"]
 
 
+def test_every_long_running_compose_service_rotates_its_log():
+    """smg logs one WARN line per refused request: a key-guessing client must not fill the disk (issue #17)."""
+    long_running = {name: s for name, s in COMPOSE["services"].items() if s.get("restart") == "unless-stopped"}
+    assert set(long_running) == {"replica-0", "replica-1", "gateway"}
+    for name, service in long_running.items():
+        options = service.get("logging", {}).get("options", {})
+        assert service.get("logging", {}).get("driver") == "json-file" and options.get("max-size") and \
+            options.get("max-file"), f"{name}: no rotated log"
+
+
 def test_compose_gateway_uses_the_team_flag_table_and_a_required_key():
     gateway = COMPOSE["services"]["gateway"]
     command = gateway["command"]
