@@ -70,6 +70,16 @@ def smg_args(host: str, ports: Mapping[str, int | str], workers: Sequence[str],
     return args
 
 
+def mark_down_bound_s(overrides: Mapping[str, str | None] | None = None) -> float:
+    """The longest smg takes to mark a dead worker unhealthy with GATEWAY_FLAGS and `overrides`: the failed
+    checks of `--health-failure-threshold`, `--health-check-interval-secs` apart, the last one given up after
+    `--health-check-timeout-secs`."""
+    values = {f.name: f.value for f in GATEWAY_FLAGS} | dict(overrides or {})
+    interval, failures, timeout = (float(values[f"--health-{name}"])
+                                   for name in ("check-interval-secs", "failure-threshold", "check-timeout-secs"))
+    return interval * failures + timeout
+
+
 def gateway_args(worker_urls: Sequence[str], host: str = "127.0.0.1", port: int = 30000,
                  metrics_port: int = 29000, overrides: dict[str, str | None] | None = None) -> list[str]:
     """`smg launch` arguments for a fixed list of worker URLs."""
@@ -130,13 +140,18 @@ class Gateway:
         self.stop()
 
 
-def healthy_workers(url: str, api_key: str) -> int:
-    """How many workers smg's /workers lists as healthy (0 while smg does not answer)."""
+def worker_health(url: str, api_key: str) -> dict[str, bool]:
+    """smg's /workers as {worker URL: healthy} ({} while smg does not answer)."""
     try:
         workers = requests.get(f"{url}/workers", headers={"Authorization": f"Bearer {api_key}"}, timeout=2).json()
-        return sum(bool(w.get("is_healthy")) for w in workers.get("workers", []))
-    except (requests.RequestException, ValueError, AttributeError):
-        return 0
+        return {w["url"]: bool(w.get("is_healthy")) for w in workers.get("workers", [])}
+    except (requests.RequestException, ValueError, AttributeError, KeyError, TypeError):
+        return {}
+
+
+def healthy_workers(url: str, api_key: str) -> int:
+    """How many workers smg's /workers lists as healthy (0 while smg does not answer)."""
+    return sum(worker_health(url, api_key).values())
 
 
 def wait_for_workers(url: str, api_key: str, count: int, timeout: float, process: ManagedProcess) -> None:

@@ -19,7 +19,8 @@ def records(plain_outcomes=("ok",) * 5, stream_outcomes=("ok",) * 3, victim_befo
     rows = [Record("plain", i, i + 0.1, outcome, VICTIM if i < victim_before else None)
             for i, outcome in enumerate(plain_outcomes)]
     rows += [Record("stream", i, i + 0.1, outcome, None) for i, outcome in enumerate(stream_outcomes)]
-    return {"records": rows, "recovery_s": 1.0, "restart_s": 5.0, "victim_before": victim_before}
+    return {"records": rows, "victim_before": victim_before, "marked_down_s": 3.1, "mark_down_bound_s": 6.0,
+            "survivors_served": 4, "recovery_s": 1.0, "restart_s": 5.0}
 
 
 def verdicts(results: list[GoalResult]) -> list[bool]:
@@ -27,18 +28,22 @@ def verdicts(results: list[GoalResult]) -> list[bool]:
 
 
 def test_replica_kill_passes_on_a_clean_run():
-    assert verdicts(replica_kill.evaluate(records())) == [True, True, True]
+    assert verdicts(replica_kill.evaluate(records())) == [True, True, True, True]
 
 
 @pytest.mark.parametrize(("measured", "expected"), [
-    (records(plain_outcomes=("ok", "http_502", "ok")), [False, True, True]),
-    (records(plain_outcomes=("ok", "conn_error")), [False, True, True]),
-    (records(victim_before=0), [False, True, True]),
-    (records(stream_outcomes=("ok", "hang")), [True, False, True]),
-    (records(stream_outcomes=("ok", "cut")), [True, False, True]),
-    (records(stream_outcomes=("ok", "error_event")), [True, True, True]),
-    (records() | {"recovery_s": 7.5}, [True, True, False]),
-    (records() | {"recovery_s": None}, [True, True, False]),
+    (records(plain_outcomes=("ok", "http_502", "ok")), [False, True, True, True]),
+    (records(plain_outcomes=("ok", "conn_error")), [False, True, True, True]),
+    (records(victim_before=0), [False, True, True, True]),
+    (records(stream_outcomes=("ok", "hang")), [True, False, True, True]),
+    (records(stream_outcomes=("ok", "cut")), [True, False, True, True]),
+    (records(stream_outcomes=("ok", "error_event")), [True, True, True, True]),
+    (records() | {"marked_down_s": None}, [True, True, False, True]),  # still counted healthy
+    (records() | {"marked_down_s": 6.5}, [True, True, False, True]),  # later than smg's checks allow
+    (records() | {"survivors_served": 0}, [True, True, False, True]),  # nobody served after the mark-down
+    (records() | {"recovery_s": 7.5}, [True, True, True, False]),
+    (records() | {"recovery_s": None}, [True, True, True, False]),
+    (records() | {"restart_s": None, "recovery_s": None}, [True, True, True]),  # no restart: no recovery goal
 ])
 def test_replica_kill_fails_each_missed_goal(measured, expected):
     assert verdicts(replica_kill.evaluate(measured)) == expected
@@ -106,6 +111,11 @@ def test_report_table_lists_every_drill_and_the_failures(tmp_path):
 def test_unknown_drill_name_is_exit_2(run_cli):
     result = run_cli("drills", "--only", "replica-kil")
     assert result.exit_code == 2 and "did you mean 'replica-kill'" in result.output
+
+
+def test_surface_for_a_drill_that_cannot_present_one_is_exit_2(run_cli):
+    result = run_cli("drills", "--surface", "vllm", "--only", "replica-kill,http-auth")
+    assert result.exit_code == 2 and "only replica-kill presents an engine surface, not http-auth" in result.output
 
 
 def test_model_dir_without_weights_is_exit_2(run_cli, tmp_path):

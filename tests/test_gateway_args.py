@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.gateway import API_KEY_ENV, GATEWAY_FLAGS, gateway_args, launcher_argv
+from pipeline.gateway import API_KEY_ENV, GATEWAY_FLAGS, gateway_args, launcher_argv, mark_down_bound_s
 
 WORKERS = ["http://127.0.0.1:8001", "http://127.0.0.1:8002"]
 
@@ -37,6 +37,11 @@ def test_overrides_replace_table_values_and_unknown_flags_are_refused():
         gateway_args(WORKERS, overrides={"--polcy": "x"})
     with pytest.raises(PipelineError, match="worker"):
         gateway_args([])
+
+
+def test_mark_down_bound_follows_the_health_check_flags():
+    assert mark_down_bound_s() == 2 * 2 + 2  # interval x failure threshold + timeout
+    assert mark_down_bound_s({"--health-check-interval-secs": "1"}) == 1 * 2 + 2
 
 
 @pytest.mark.integration

@@ -108,9 +108,9 @@ def serve(opts: ServeOptions) -> None:
             service.abort_all()
             super().handle_exit(sig, frame)
 
-    log.warning("serving %s as %r on http://%s:%d (max_batch_size %d, max_queue %d, max_seq_len %d)",
+    log.warning("serving %s as %r on http://%s:%d (max_batch_size %d, max_queue %d, max_seq_len %d, surface %s)",
                 opts.model_dir, opts.served_model_name, opts.host, opts.port, opts.max_batch_size,
-                opts.max_queue, engine.max_seq_len)
+                opts.max_queue, engine.max_seq_len, opts.surface or "the stand-in's own")
     try:
         Server(config).run()
     finally:

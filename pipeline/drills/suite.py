@@ -21,11 +21,12 @@ class Context:
     model_dir: Path
     work: Path
     short: bool
+    surface: str | None = None  # the engine surface the CPU replicas present (the drills in SURFACE_DRILLS)
 
 
 def _replica_kill(ctx: Context) -> list[GoalResult]:
-    plan = replica_kill.KillPlan(warm_s=3, down_s=2, tail_s=1) if ctx.short else replica_kill.KillPlan()
-    return replica_kill.run(ctx.model_dir, ctx.work / "replica-kill", plan)
+    plan = replica_kill.KillPlan(warm_s=2, down_s=2, tail_s=1) if ctx.short else replica_kill.KillPlan()
+    return replica_kill.run(ctx.model_dir, ctx.work / "replica-kill", plan, ctx.surface)
 
 
 def _rolling_restart(ctx: Context) -> list[GoalResult]:
@@ -98,11 +99,14 @@ DRILLS: dict[str, Callable[[Context], list[GoalResult]]] = {
     "hostile-input": _hostile_input,
     "orphans": _orphans,
 }
+# the drills whose CPU replicas can present an engine's surface (`Context.surface`): failover behind smg per engine
+SURFACE_DRILLS = ("replica-kill",)
 
 
 def run_drills(names: list[str], ctx: Context, progress: Callable[[str], None] = print) -> list[GoalResult]:
     results = []
     for name in names:
-        progress(f"drill {name} ({'short' if ctx.short else 'full'}) ...")
+        surface = f", {ctx.surface} surface" if ctx.surface else ""
+        progress(f"drill {name} ({'short' if ctx.short else 'full'}{surface}) ...")
         results += DRILLS[name](ctx)
     return results
