@@ -169,8 +169,20 @@ def test_trtllm_bundle_records_its_engine(run_cli, tmp_path):
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "bundle.json").read_text())
     assert meta["engine"] == {"name": "trtllm", "label": "TensorRT-LLM 1.2.1", "health_path": "/health",
-                              "metrics_path": "/prometheus/metrics", "queue_metric": "trtllm_num_requests_waiting",
+                              "metrics_path": "/prometheus/metrics", "queue_metric": None,
                               "needs_adapter": True, "api_key": ENGINES["trtllm"].api_key}
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_queue_gauge_is_one_the_pinned_release_exports_or_none(name):
+    """The autoscaling gauge an engine names (bundle.json, the KEDA query) exists at its pin."""
+    from pipeline.engines.facts import load_facts as engine_facts
+    from pipeline.trtllm import load_facts as trtllm_facts
+
+    exported = set(trtllm_facts()["prometheus_metrics"]["value"] if name == "trtllm" else engine_facts(name)["metrics"])
+    gauge = ENGINES[name].queue_metric
+    assert gauge is None or gauge in exported, f"{name}: {gauge} is not exported by the pinned release"
+    assert gauge is not None or name == "trtllm"  # vLLM and SGLang export one
 
 
 def test_engine_verdict_table_covers_every_weights_format():

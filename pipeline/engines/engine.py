@@ -50,7 +50,7 @@ class Engine:
     label: Callable[[], str]  # "vLLM 0.34.0": name and pinned version
     health_path: str
     metrics_path: str
-    queue_metric: str  # Prometheus gauge of waiting requests (autoscaling)
+    queue_metric: str | None  # Prometheus gauge of waiting requests (autoscaling); None: the pin exports none
     needs_adapter: bool  # `serve` puts the Hunyuan adapter in front of the engine's raw output
     api_key: str  # how the public endpoint's key is enforced for this engine
     script_host: str  # serve.sh's default $HOST

@@ -59,7 +59,8 @@ ENGINE = Engine(
     label=lambda: f"TensorRT-LLM {trtllm_version()}",
     health_path="/health",
     metrics_path="/prometheus/metrics",  # mounted by return_perf_metrics (llm_api_options)
-    queue_metric="trtllm_num_requests_waiting",  # exported from 1.3.0rc12 on; absent at the 1.2.1 pin (docs/deploy.md)
+    queue_metric=None,  # 1.2.1 exports no queue gauge (trtllm_num_requests_waiting comes in 1.3.0rc12): KEDA reads
+    # the queue-time histogram instead (pipeline/deploy/overlay.py QUEUE_QUERIES, docs/deploy.md)
     needs_adapter=True,  # trtllm-serve returns A13B's raw <think>/<answer>/<tool_calls> text
     api_key="the smg gateway enforces it; trtllm-serve has no key of its own",
     script_host="0.0.0.0",
