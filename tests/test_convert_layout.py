@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from pipeline.checkpoint import writer
 from pipeline.checkpoint.convert import parallel_overrides
 from pipeline.checkpoint.layout import Layout
 from pipeline.checkpoint.source import SourceCheckpoint
@@ -84,6 +88,28 @@ def test_router_fp32_replicated_shared_expert_by_tp_and_vocab_padding(hf, tmp_pa
         assert torch.equal(tensors["transformer.vocab_embedding.weight"], embed)
     assert torch.equal(ranks[0]["lm_head.weight"], embed[:66])
     assert torch.equal(ranks[1]["lm_head.weight"][:65], embed[66:]) and not ranks[1]["lm_head.weight"][65].any()
+
+
+def test_bytes_do_not_depend_on_block_size_or_o_direct(hf, tmp_path, monkeypatch):
+    """Blocks far smaller than the tensors (reads and writes that straddle tensor boundaries, unaligned tails)
+    and the buffered fallback for filesystems that refuse O_DIRECT (tmpfs) write the same bytes as the default."""
+    layout = Layout(4, 2, 2)
+    convert(hf[0], tmp_path / "default", layout)
+    monkeypatch.setattr(writer, "BUFFER_BYTES", 2 * writer.BLOCK)
+    convert(hf[0], tmp_path / "small", layout)
+    real_open = os.open
+
+    def refuse_direct(path, flags, *mode):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_open(path, flags, *mode)
+
+    monkeypatch.setattr(os, "open", refuse_direct)
+    convert(hf[0], tmp_path / "buffered", layout)
+    for name in (f"rank{rank}.safetensors" for rank in range(layout.world_size)):
+        expected = (tmp_path / "default" / name).read_bytes()
+        assert (tmp_path / "small" / name).read_bytes() == expected
+        assert (tmp_path / "buffered" / name).read_bytes() == expected
 
 
 @pytest.mark.parametrize(("raw", "flags", "expected"), [
