@@ -6,16 +6,13 @@ its summary.json."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from pipeline.bench.aiperf import find_aiperf
 from pipeline.bench.engines import parse_urls
 from pipeline.bench.roofline import decode_bound_tok_s
-from pipeline.errors import PipelineError
 from pipeline.profiles import load_profile
 
 SINGLE = Path(__file__).parent / "fixtures" / "bench_aiperf"  # one endpoint, thinking off and on, c = 1, 4, 16
@@ -128,25 +125,3 @@ def test_recorded_cpu_surface_run_re_renders_with_its_command(run_cli, tmp_path)
         rows = engine["modes"]["off"]
         assert rows and all(row["output_token_throughput.avg"] and not row["flag"] for row in rows)
         assert all(row["request_error_rate.avg"] in (None, 0.0) for row in rows)
-
-
-def aiperf_missing() -> bool:
-    try:
-        find_aiperf()
-    except PipelineError:
-        return True
-    return False
-
-
-@pytest.mark.integration
-@pytest.mark.slow
-@pytest.mark.skipif(aiperf_missing(), reason="aiperf not installed (make bench-setup)")
-def test_live_run_against_the_three_cpu_surfaces(run_cli, tmp_path):
-    out = tmp_path / "report"
-    result = run_cli("bench-engines", "--cpu-surfaces", "trtllm,vllm,sglang", "--plain-text", "--thinking", "off",
-                     "--concurrency", "1,2", "--requests-per-user", "2", "--isl", "16", "--osl", "8",
-                     "--out", out)
-    assert result.exit_code == 0, result.output
-    rows = table_rows((out / "engines.md").read_text(), "off")
-    assert [(row[0], row[1]) for row in rows] == [(e, c) for e in ("trtllm", "vllm", "sglang") for c in ("1", "2")]
-    assert all(re.fullmatch(r"[\d.,]+", row[6]) for row in rows), rows
