@@ -109,6 +109,9 @@ async def _hang_unstreamed(request) -> Response:
 
 async def _broken():
     yield _chunk({"role": "assistant", "content": "<answer>\npartial"})
+    # Let the piece reach the adapter before the break: when both arrive in one read, aiohttp raises the broken
+    # payload before handing out the bytes buffered ahead of it, and the test would see no partial content.
+    await asyncio.sleep(0.3)
     raise RuntimeError("scripted: the stream breaks off here")
 
 
