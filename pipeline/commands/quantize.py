@@ -18,8 +18,9 @@ from pipeline.quantize.formats import FORMATS
 METHODS = sorted({method for fmt in FORMATS.values() for method in fmt.methods})
 FORMAT_HELP = "; ".join(f"{fmt.name}: {fmt.about} [{' or '.join(fmt.methods) or 'checked, not written'}]" for fmt in FORMATS.values())
 # flags --profile sets itself (the model-prep Job's), so none of these may be given with it
-FROM_PROFILE = {"model_dir": "--model-dir", "fmt": "--format", "method": "--method", "from_published": "--from-published",
-           "calib_file": "--calib-file", "calib_size": "--calib-size", "out": "--out"}
+FROM_PROFILE = {"model_dir": "--model-dir", "fmt": "--format", "method": "--method",
+                "from_published": "--from-published", "calib_file": "--calib-file", "calib_size": "--calib-size",
+                "out": "--out"}
 
 
 @click.command("quantize")

@@ -33,11 +33,11 @@ def descendants(root: int) -> set[int]:
     children: dict[int | None, list[int]] = {}
     for pid in (int(name) for name in os.listdir("/proc") if name.isdigit()):
         children.setdefault(parent_of(pid), []).append(pid)
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
+    found, pending = set(), [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
             found.add(child)
-            todo.append(child)
+            pending.append(child)
     return found
 
 
