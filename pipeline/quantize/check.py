@@ -82,11 +82,26 @@ def prompts(directory: Path, vocab: int, seed: int) -> list[torch.Tensor]:
 
 
 def continuations(reference, inputs: list[torch.Tensor]) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
-    """(prompt length, prompt + greedy continuation, reference logits at the generated positions) per prompt."""
+    """(prompt length, prompt + greedy continuation, reference logits at the generated positions) per prompt.
+
+    The continuations are generated in one left-padded batch (a tenth of the time of one prompt at a time on
+    hunyuan-tiny, the same tokens); each sequence is then scored alone, unpadded, so padding never reaches the
+    logits that are compared."""
+    config = reference.generation_config
+    eos = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
+    pad = config.pad_token_id if config.pad_token_id is not None else eos[0]
+    width = max(len(ids) for ids in inputs)
+    batch = torch.full((len(inputs), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(batch)
+    for row, ids in enumerate(inputs):
+        batch[row, width - len(ids):], mask[row, width - len(ids):] = ids, 1
     result = []
     with torch.no_grad():
-        for ids in inputs:
-            sequence = reference.generate(ids[None], max_new_tokens=GENERATED, do_sample=False)[0]
+        generated = reference.generate(batch, attention_mask=mask, max_new_tokens=GENERATED, do_sample=False,
+                                       pad_token_id=pad)[:, width:]
+        for ids, tokens in zip(inputs, generated, strict=True):
+            ends = [i + 1 for i, token in enumerate(tokens.tolist()) if token in eos]
+            sequence = torch.cat([ids, tokens[:ends[0] if ends else len(tokens)]])
             logits = reference(input_ids=sequence[None]).logits[0].float()
             result.append((len(ids), sequence, logits[len(ids) - 1:-1]))
     return result
