@@ -14,7 +14,7 @@ import pipeline.gateway as gateway_mod
 from pipeline.errors import PipelineError
 from pipeline.gateway import Gateway
 from pipeline.procs import ManagedProcess, free_port, free_ports, wait_http
-from pipeline.topology import Server
+from pipeline.topology import GATEWAY_DEFAULTS, Server
 
 BACKEND = Path(__file__).parent / "fixtures" / "abrupt_backend.py"
 
@@ -36,7 +36,7 @@ def test_gateway_retries_on_fresh_ports_when_its_port_was_taken(worker, tmp_path
         choices = iter([[taken.getsockname()[1], free_port()]])
         monkeypatch.setattr(gateway_mod, "free_ports", lambda count: next(choices, None) or free_ports(count))
         log = tmp_path / "smg.log"
-        with Gateway([worker], "key-1", log_path=log) as gateway:
+        with Gateway([worker], "key-1", log_path=log, overrides=GATEWAY_DEFAULTS) as gateway:
             assert gateway.port != taken.getsockname()[1]
         assert "Address already in use" in log.read_text()
 
@@ -69,5 +69,5 @@ def test_server_moves_to_a_fresh_port_when_its_port_was_taken(tmp_path):
 def test_gateway_starts_with_a_key_that_starts_with_a_dash(worker, tmp_path):
     """secrets.token_urlsafe gives such a key 1 time in 64: smg must not read it as an option (the cause of
     the drills' intermittent "smg exited with code 2 before it was ready")."""
-    with Gateway([worker], "-dash-first-key", log_path=tmp_path / "smg.log") as gateway:
+    with Gateway([worker], "-dash-first-key", log_path=tmp_path / "smg.log", overrides=GATEWAY_DEFAULTS) as gateway:
         assert gateway.process.process.poll() is None
