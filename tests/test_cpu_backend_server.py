@@ -291,6 +291,7 @@ def test_official_openai_client_streaming_and_not(server):
 
 @pytest.mark.parametrize("weights", [None, b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage"])
 def test_unloadable_checkpoint_is_one_clear_line(tmp_path, weights):
+    """No weights, or a header that does not read: refused before torch is imported."""
     shutil.copytree(MODEL_DIR, tmp_path / "m", ignore=shutil.ignore_patterns("*.safetensors"))
     if weights is not None:
         (tmp_path / "m" / "model.safetensors").write_bytes(weights)
@@ -299,6 +300,25 @@ def test_unloadable_checkpoint_is_one_clear_line(tmp_path, weights):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert f"{tmp_path / 'm'}: cannot load the checkpoint" in done.stderr.splitlines()[-1]
+    assert "torch" not in done.stderr  # nothing heavy ran
+
+
+@pytest.mark.parametrize("rows, problem", [(None, "no weights for"), (3, "mismatched")])
+def test_weights_that_do_not_fit_the_model_are_refused(tmp_path, rows, problem):
+    """A readable safetensors file whose tensors are missing (transformers would initialize them at random and
+    serve garbage) or have the wrong shape."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from pipeline.cpu_backend.engine import Engine
+    from pipeline.errors import PipelineError
+
+    shutil.copytree(MODEL_DIR, tmp_path / "m", ignore=shutil.ignore_patterns("*.safetensors"))
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    shape = (rows or config["vocab_size"], config["hidden_size"])
+    save_file({"model.embed_tokens.weight": np.zeros(shape, np.float32)}, tmp_path / "m" / "model.safetensors")
+    with pytest.raises(PipelineError, match=rf"{tmp_path / 'm'}: cannot load the checkpoint: .*{problem}"):
+        Engine(tmp_path / "m", 64)
 
 
 def labelled_metric(url: str, name: str, label: str) -> float:

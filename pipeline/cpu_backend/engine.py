@@ -68,11 +68,16 @@ class Engine:
             raise PipelineError(f"{model_dir}/config.json: not found (expected a Hugging Face model directory)")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                model_dir, dtype=torch.float32, experts_implementation="eager").eval()
-        except (OSError, ValueError, KeyError, SafetensorError) as exc:
+            model, loading = AutoModelForCausalLM.from_pretrained(
+                model_dir, dtype=torch.float32, experts_implementation="eager", output_loading_info=True)
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:  # RuntimeError: shapes
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise PipelineError(f"{model_dir}: cannot load the checkpoint: {first}") from None
+        if loading["missing_keys"]:  # transformers would serve them randomly initialized: silent garbage
+            missing = sorted(loading["missing_keys"])
+            raise PipelineError(f"{model_dir}: cannot load the checkpoint: no weights for {len(missing)} "
+                                f"parameters, e.g. {', '.join(missing[:3])}")
+        self.model = model.eval()
         if self.tokenizer.chat_template is None:
             raise PipelineError(f"{model_dir}: the tokenizer has no chat template (chat_template.jinja)")
         context = int(getattr(self.model.config, "max_position_embeddings", max_seq_len))

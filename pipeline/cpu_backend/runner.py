@@ -23,6 +23,7 @@ log = logging.getLogger("pipeline.cpu_backend")
 
 SHUTDOWN_GRACE_S = 3  # open connections get this long after SIGTERM; generation is cancelled first
 MODULE = "pipeline.cpu_backend"
+WEIGHT_SUFFIXES = (".safetensors", ".bin")  # what transformers' from_pretrained loads
 
 
 @dataclass
@@ -84,7 +85,27 @@ def cpu_serve(model_dir, **flags):
         serve(ServeOptions(model_dir, **flags))
 
 
+def check_checkpoint(model_dir: Path) -> None:
+    """Refuse a directory without config.json or weights, or with a safetensors file whose header does not
+    read, in one line and before torch and transformers are imported (which take seconds)."""
+    from pipeline.checkpoint.st_format import read_header
+
+    if not (model_dir / "config.json").is_file():
+        raise PipelineError(f"{model_dir}/config.json: not found (expected a Hugging Face model directory)")
+    weights = [path for suffix in WEIGHT_SUFFIXES for path in sorted(model_dir.glob(f"*{suffix}"))]
+    if not weights:
+        raise PipelineError(f"{model_dir}: cannot load the checkpoint: no weight files "
+                            f"({', '.join('*' + s for s in WEIGHT_SUFFIXES)})")
+    for path in weights:
+        if path.suffix == ".safetensors":
+            try:
+                read_header(path)
+            except PipelineError as error:
+                raise PipelineError(f"{model_dir}: cannot load the checkpoint: {error}") from None
+
+
 def serve(opts: ServeOptions) -> None:
+    check_checkpoint(opts.model_dir)
     import torch
     import uvicorn
 
