@@ -24,9 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 STARTS_TORCH_CHILD = ["test_adapter_hostile.py", "test_build_cpu_stack.py", "test_convert_memory.py",
                       "test_convert_wrong_split.py", "test_cpu_backend_server.py", "test_cpu_backend_surfaces.py",
                       "test_demo_pipeline.py", "test_drills_bad_input.py", "test_drills_converter_crash.py",
-                      "test_drills_replica_kill.py", "test_drills_rolling_restart.py",
-                      "test_k8s_server_contract.py", "test_long_context.py", "test_orphans.py",
-                      "test_tiny_template.py"]
+                      "test_drills_rolling_restart.py", "test_k8s_server_contract.py", "test_long_context.py",
+                      "test_orphans.py", "test_tiny_template.py"]
 
 
 def imports_torch(test_file: Path) -> bool:

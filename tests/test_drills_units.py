@@ -9,6 +9,7 @@ import requests
 
 from pipeline.drills import bad_input, converter_crash, replica_kill, rolling_restart
 from pipeline.drills.load import Record
+from pipeline.drills.suite import DRILLS, Context
 from pipeline.drills.table import markdown, write_report
 from pipeline.goals import GoalResult
 
@@ -106,6 +107,18 @@ def test_report_table_lists_every_drill_and_the_failures(tmp_path):
     assert "- b: slow" in text and "`hunyuan-trt drills`" in text
     assert markdown(results[:1]).count("PASS") == 1
     assert [p.name for p in path.parent.iterdir()] == ["drills.md"]  # no temp file left
+
+
+@pytest.mark.parametrize("short", [True, False])
+def test_replica_kill_drill_restarts_the_victim_on_the_context_surface(monkeypatch, tmp_path, short):
+    """How the suite calls the replica-kill drill (its run is tests/test_cpu_backend_surfaces.py's trtllm case
+    in make test, and `make drills`): the victim is restarted in both forms, the short one loads for less."""
+    calls = []
+    monkeypatch.setattr(replica_kill, "run", lambda *args: calls.append(args) or [])
+    DRILLS["replica-kill"](Context(tmp_path / "model", tmp_path, short=short, surface="sglang"))
+    (model_dir, log_dir, plan, surface), = calls
+    assert (model_dir, log_dir, surface) == (tmp_path / "model", tmp_path / "replica-kill", "sglang")
+    assert plan.restart and (plan.warm_s < replica_kill.KillPlan().warm_s) == short
 
 
 def test_unknown_drill_name_is_exit_2(run_cli):
