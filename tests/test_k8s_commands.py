@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.cli import COMMANDS, main
 from pipeline.deploy.policy import containers, pod_specs
-from pipeline.deploy.render import K8S_ROOT
+from pipeline.deploy.render import K8S_ROOT, golden_documents
 from pipeline.profiles import REPO_ROOT
 
 # images whose entrypoint is `hunyuan-trt`
@@ -36,8 +36,7 @@ def cli_argv(container: dict) -> list[list[str]]:
 
 def invocations(name: str) -> list[list[str]]:
     """argv (after `hunyuan-trt`) of every CLI call in the containers of the CLI images."""
-    docs = yaml.safe_load_all((K8S_ROOT / "rendered" / f"{name}.yaml").read_text())
-    return [argv for _, pod in pod_specs(list(docs)) for c in containers(pod)
+    return [argv for _, pod in pod_specs(golden_documents(name)) for c in containers(pod)
             if any(tag in c["image"] for tag in CLI_IMAGES) for argv in cli_argv(c)]
 
 

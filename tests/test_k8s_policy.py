@@ -9,15 +9,12 @@ import pytest
 import yaml
 
 from pipeline.deploy.policy import GATEWAY, MODEL, POLICIES, check_edge, edge_admits, violations
-from pipeline.deploy.render import K8S_ROOT, deployments, kustomize
+from pipeline.deploy.render import K8S_ROOT, deployments, golden_documents, kustomize
 from pipeline.deploy.settings import deployment_for
 from pipeline.drills.auth import CANDIDATE_OPEN, OPEN_ROUTES
 
 DEPLOYMENTS = {d.name: d for d in deployments()}  # every profile on every engine it fits
 
-
-def rendered(name: str) -> list[dict]:
-    return list(yaml.safe_load_all((K8S_ROOT / "rendered" / f"{name}.yaml").read_text()))
 
 
 def find(docs, kind, name):
@@ -195,7 +192,7 @@ def _replace(argv, old, *new):
 
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_every_overlay_meets_every_policy(name):
-    assert violations(rendered(name), DEPLOYMENTS[name]) == []
+    assert violations(golden_documents(name), DEPLOYMENTS[name]) == []
 
 
 def test_every_gpu_profile_is_rendered_on_every_engine_and_cpu_tiny_only_on_its_own():
@@ -209,7 +206,7 @@ def test_every_gpu_profile_is_rendered_on_every_engine_and_cpu_tiny_only_on_its_
 @pytest.mark.parametrize("policy, profile, breaker", BREAKERS,
                          ids=[f"{policy}-{i}" for i, (policy, _, _) in enumerate(BREAKERS)])
 def test_each_policy_fails_on_a_manifest_that_breaks_it(policy, profile, breaker):
-    docs = copy.deepcopy(rendered(profile))
+    docs = copy.deepcopy(golden_documents(profile))
     d = DEPLOYMENTS[profile]
     assert POLICIES[policy](docs, d) == []
     breaker(docs)
@@ -221,7 +218,7 @@ def test_every_policy_has_a_breaker():
 
 
 def test_policy_labels_match_the_rendered_workloads():
-    docs = rendered("cpu-tiny")
+    docs = golden_documents("cpu-tiny")
     assert find(docs, "Deployment", "hunyuan-trt-model")["metadata"]["labels"].items() >= MODEL.items()
     assert find(docs, "Deployment", "hunyuan-trt-gateway")["spec"]["template"]["metadata"]["labels"].items() \
         >= GATEWAY.items()
@@ -257,4 +254,4 @@ def assert_edge_keeps_smg_routes_inside(docs):
 
 @pytest.mark.parametrize("name", ["h200x2", "cpu-tiny"])
 def test_ingress_keeps_smg_routes_inside(name):
-    assert_edge_keeps_smg_routes_inside(rendered(name))
+    assert_edge_keeps_smg_routes_inside(golden_documents(name))

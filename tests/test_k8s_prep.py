@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline.deploy.policy import containers, pod_specs
 from pipeline.deploy.prep import CURRENT_MARKER, EMBEDDED_TINY_DIR
-from pipeline.deploy.render import K8S_ROOT
+from pipeline.deploy.render import golden_documents
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.profiles import load_profile
 from pipeline.weights_formats import FORMATS
@@ -44,7 +43,7 @@ def run_job(steps: list[dict], root: Path) -> list[str]:
 
 
 def test_cpu_tiny_prep_job_writes_the_bundle_the_server_waits_for_and_a_rerun_skips(tmp_path):
-    docs = list(yaml.safe_load_all((K8S_ROOT / "rendered" / "cpu-tiny.yaml").read_text()))
+    docs = golden_documents("cpu-tiny")
     pods = {doc["metadata"]["name"]: pod for doc, pod in pod_specs(docs)}
     steps = containers(pods["hunyuan-trt-model-prep"])
     assert [c["name"] for c in steps] == ["check-bundle", "copy-embedded", "inspect", "build"]
@@ -69,7 +68,7 @@ def _rendered_step(profile: str, name: str) -> dict:
     """A prep-Job step of a GPU overlay, without the GPU image's entrypoint (this machine runs the CLI directly)."""
     from pipeline.deploy.settings import GPU_POD
 
-    docs = list(yaml.safe_load_all((K8S_ROOT / "rendered" / f"{profile}.yaml").read_text()))
+    docs = golden_documents(profile)
     pods = {doc["metadata"]["name"]: pod for doc, pod in pod_specs(docs)}
     step = next(c for c in containers(pods["hunyuan-trt-model-prep"]) if c["name"] == name)
     return {**step, "command": step["command"][len(GPU_POD.entrypoint):]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,20 +18,27 @@ from pipeline.memory_plan import ENGINE_INIT_S, make_plan
 from pipeline.profiles import load_profile
 
 
+@pytest.fixture(scope="module")
+def fresh_render(tmp_path_factory) -> Path:
+    """One render of every overlay from the committed base and components, for the two tests below."""
+    return render_mod.render_fresh(tmp_path_factory.mktemp("fresh"))
+
+
 @pytest.mark.slow
-def test_committed_overlays_and_golden_files_match_a_fresh_render():
-    assert render_mod.stale_files() == [], "run `make k8s` and commit the result"
+def test_committed_overlays_and_golden_files_match_a_fresh_render(fresh_render):
+    assert render_mod.stale_files(fresh_root=fresh_render) == [], "run `make k8s` and commit the result"
 
 
 @pytest.mark.integration
-def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path):
+def test_stale_files_reports_an_edited_overlay_and_an_orphan(tmp_path, fresh_render):
     for sub in ("base", "components", "overlays", "rendered"):
         subprocess.run(["cp", "-r", str(render_mod.K8S_ROOT / sub), str(tmp_path / sub)], check=True)
     patch = tmp_path / "overlays" / "h200x1" / "profile" / "model-server.yaml"
     threshold = deployment_for("h200x1").startup_failure_threshold
     patch.write_text(patch.read_text().replace(f"failureThreshold: {threshold}", "failureThreshold: 7"))
     (tmp_path / "rendered" / "gone.yaml").write_text("kind: List\n")
-    assert render_mod.stale_files(tmp_path) == ["overlays/h200x1/profile/model-server.yaml", "rendered/gone.yaml"]
+    assert render_mod.stale_files(tmp_path, fresh_render) == ["overlays/h200x1/profile/model-server.yaml",
+                                                              "rendered/gone.yaml"]
 
 
 DEPLOYMENTS = {d.name: d for d in render_mod.deployments()}

@@ -11,9 +11,8 @@ import sys
 
 import pytest
 import requests
-import yaml
 
-from pipeline.deploy.render import K8S_ROOT
+from pipeline.deploy.render import golden_documents
 from pipeline.model import TINY_MODEL_DIR
 from pipeline.procs import ManagedProcess, free_port, wait_http
 from pipeline.trtllm import prometheus_metrics
@@ -30,7 +29,7 @@ def _doc(docs, kind, name):
 
 @pytest.fixture(scope="module")
 def manifest():
-    return list(yaml.safe_load_all((K8S_ROOT / "rendered" / "cpu-tiny.yaml").read_text()))
+    return golden_documents("cpu-tiny")
 
 
 @pytest.fixture(scope="module")
