@@ -38,7 +38,7 @@ lint: setup ## Ruff on the code
 TEST_WORKERS ?= 2
 
 test: setup lint ## Lint and the whole test suite (what CI runs), on TEST_WORKERS processes (one test file each at a time)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 test-fast: setup ## Unit tests only: no servers or subprocesses, nothing slow (< 60 s on 2 cores)
 	$(PY) -m pytest -q -m "not integration and not slow" tests

@@ -94,8 +94,33 @@ def replay_adapter(replay_upstream, replay_adapter_log):
         yield f"http://127.0.0.1:{port}"
 
 
-def pytest_collection_modifyitems(items):
-    """Files with slow tests first, so that `pytest -n --dist loadfile` does not end on one long file while the
-    other workers sit idle."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+# Test files longest first, so that `pytest -n N --dist loadfile --no-loadscope-reorder` (make test) does not end
+# on one long file while the other workers sit idle: by the seconds each file took when it last ran (kept in
+# pytest's cache by the controller), else by how many slow tests it has. (xdist's default order, most tests first,
+# would start with the many quick files and end on the slow ones.)
+FILE_SECONDS_KEY = "hunyuan-trt/file-seconds"
+file_seconds: dict[str, float] = {}  # this run's setup + call + teardown seconds per test file
+
+
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    last_run = cache.get(FILE_SECONDS_KEY, {}) if cache else {}
+    slow_tests: dict[str, int] = {}
+    for item in items:
+        slow_tests[file_of(item.nodeid)] = slow_tests.get(file_of(item.nodeid), 0) + bool(
+            item.get_closest_marker("slow"))
+    items.sort(key=lambda item: (-last_run.get(file_of(item.nodeid), 0.0), -slow_tests[file_of(item.nodeid)]))
+
+
+def pytest_runtest_logreport(report):
+    file_seconds[file_of(report.nodeid)] = file_seconds.get(file_of(report.nodeid), 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    cache = getattr(session.config, "cache", None)
+    if cache and file_seconds and not hasattr(session.config, "workerinput"):  # the controller, or no xdist
+        cache.set(FILE_SECONDS_KEY, cache.get(FILE_SECONDS_KEY, {}) | {f: round(s, 1) for f, s in file_seconds.items()})

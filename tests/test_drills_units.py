@@ -139,7 +139,8 @@ def test_model_dir_without_weights_is_exit_2(run_cli, tmp_path):
 
 def rolling(outcomes=("ok",) * 4, exits=(143, 0, 143), back=(20.0, 25.0, 30.0)) -> dict:
     rows = [Record("stream" if i % 2 else "plain", i, i + 0.1, outcome, None) for i, outcome in enumerate(outcomes)]
-    return {"records": rows, "restarts": [rolling_restart.Restart(code, 3.0, b) for code, b in zip(exits, back, strict=True)]}
+    return {"records": rows, "restarts": [rolling_restart.Restart(code, 3.0, b) for code, b in zip(exits, back, strict=True)],
+            "replicas": 3}
 
 
 @pytest.mark.parametrize("measured, expected", [

@@ -30,7 +30,8 @@ def _replica_kill(ctx: Context) -> list[GoalResult]:
 
 
 def _rolling_restart(ctx: Context) -> list[GoalResult]:
-    plan = rolling_restart.RollPlan(warm_s=2, tail_s=1, restarts=1) if ctx.short else rolling_restart.RollPlan()
+    plan = rolling_restart.RollPlan(warm_s=2, tail_s=1, restarts=1, replicas=2, plain=2, streams=1) if ctx.short \
+        else rolling_restart.RollPlan()
     return rolling_restart.run(ctx.model_dir, ctx.work / "rolling-restart", plan)
 
 
