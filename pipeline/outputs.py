@@ -8,11 +8,11 @@ goes through `replaced_directory`, with one semantics:
 2. An existing, non-empty --out is replaced without --force only when this kind of output wrote it: its
    marker file (e.g. a checkpoint's manifest.json) carries the kind's signature. Strict kinds (a bundle, a
    synthetic checkpoint) want --force even for their own output.
-3. The new output is written into a unique hidden sibling `.NAME.partial-PID-XXXXXXXX`; on any failure that
-   sibling is removed and the old output is untouched.
+3. The new output is written into a unique hidden sibling `.NAME.partial-PID-<8 random characters>`; on any
+   failure that sibling is removed and the old output is untouched.
 4. On success its files are fsynced and it is swapped in: one atomic exchange of the two names (Linux
    renameat2 RENAME_EXCHANGE), or, where the filesystem cannot exchange, the old output is moved aside to
-   `.NAME.old-PID-XXXXXXXX` and the new one renamed in. Then the old output is removed.
+   `.NAME.old-PID-<8 random characters>` and the new one renamed in. Then the old output is removed.
 5. Siblings left by a killed writer (its PID gone) are cleaned up by the next run; an `.old` sibling whose
    output is missing (killed between the two renames of step 4) is moved back.
 

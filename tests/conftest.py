@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -109,10 +110,7 @@ def file_of(nodeid: str) -> str:
 def pytest_collection_modifyitems(config, items):
     cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     last_run = cache.get(FILE_SECONDS_KEY, {}) if cache else {}
-    slow_tests: dict[str, int] = {}
-    for item in items:
-        slow_tests[file_of(item.nodeid)] = slow_tests.get(file_of(item.nodeid), 0) + bool(
-            item.get_closest_marker("slow"))
+    slow_tests = Counter(file_of(item.nodeid) for item in items if item.get_closest_marker("slow"))
     items.sort(key=lambda item: (-last_run.get(file_of(item.nodeid), 0.0), -slow_tests[file_of(item.nodeid)]))
 
 

@@ -22,7 +22,6 @@ from pipeline.profiles import REPO_ROOT, load_profile
 from pipeline.weights_formats import FORMATS
 
 FP8_SHA = "0123456789abcdef0123456789abcdef01234567"  # Tencent's FP8 repo has no pinned commit: REVISION= it
-needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make to read the recipes")
 
 
 def recipe_lines(tmp_path: Path, *goals: str, **variables: str) -> list[list[str]]:
@@ -66,7 +65,6 @@ def run_lines(run_cli, lines: list[list[str]]) -> list:
     return results
 
 
-@needs_make
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_download_then_build_engine_quantizes_once_as_the_prep_job_does(name, run_cli, models, tmp_path, monkeypatch):
     pytest.importorskip("torch")  # the quantizer (and make-tiny) run torch
@@ -104,7 +102,6 @@ def test_download_then_build_engine_quantizes_once_as_the_prep_job_does(name, ru
                    "--where").stdout.strip() == str(out)
 
 
-@needs_make
 def test_build_engine_names_the_missing_step(run_cli, models, tmp_path):
     """No download: the quantize step names the download; a download but no quantized output: build names the
     quantize step; MODEL_DIR= skips the step and builds from the directory given; `quantize --profile` takes no
@@ -133,7 +130,6 @@ def test_build_engine_names_the_missing_step(run_cli, models, tmp_path):
         assert refused.exit_code == 2 and wanted in refused.stderr, refused.output
 
 
-@needs_make
 def test_an_engine_that_serves_the_download_as_is_builds_from_it(run_cli, models, tmp_path):
     """vLLM on a100x2 serves Tencent's published GPTQ-Int4 as downloaded: no quantize step runs."""
     download = models / f"Hunyuan-A13B-Instruct-GPTQ-Int4@{FP8_SHA}"

@@ -191,13 +191,18 @@ def read_only(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def read_only_models(tmp_path) -> tuple[Path, list[str]]:
+def read_only_models(tmp_path) -> tuple[Path, Path, list[str]]:
+    """(models root, HF_HOME, command prefix): the root bind-mounted read-only where this machine allows mounts
+    (as Kubernetes mounts it); elsewhere HF_HOME sits below a regular file, where nobody, root included, can
+    create the modules folder (ENOTDIR instead of EROFS: the same failure to write the cache)."""
     root = tmp_path / "models"
     (root / "hf-home").mkdir(parents=True)
-    probe = subprocess.run([*read_only(root), "touch", str(root / "probe")], capture_output=True, text=True)
-    if shutil.which("unshare") is None or "Read-only file system" not in probe.stderr:
-        pytest.skip(f"no read-only bind mount here (needs unshare and mount privileges): {probe.stderr.strip()}")
-    return root, read_only(root)
+    probe = subprocess.run([*read_only(root), "touch", str(root / "probe")], capture_output=True, text=True) \
+        if shutil.which("unshare") else None
+    if probe and "Read-only file system" in probe.stderr:
+        return root, root / "hf-home", read_only(root)
+    (tmp_path / "not-a-directory").write_text("")
+    return root, tmp_path / "not-a-directory" / "hf-home", []
 
 
 @pytest.mark.integration
@@ -206,14 +211,14 @@ def test_remote_code_checkpoint_serves_from_a_read_only_model_cache(read_only_mo
     """Kubernetes and compose mount the model cache read-only with HF_HOME on it; transformers copies
     `auto_map` code into $HF_HOME/modules unless serve points HF_MODULES_CACHE somewhere writable."""
     pytest.importorskip("torch")  # make-tiny writes the weights with torch
-    root, prefix = read_only_models
+    root, hf_home, prefix = read_only_models
     model = root / "hf" / "tiny-remote"
     subprocess.run([sys.executable, "-m", "pipeline", "make-tiny", "--out", str(model), "--remote-code",
                     "--shards", "1"], check=True, capture_output=True)
     assert "auto_map" in json.loads((model / "config.json").read_text())
     bundle = make_bundle(tmp_path / "bundle", ["{python}", str(ABRUPT), "{port}", str(model)])
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "HF_MODULES_CACHE"} | {"HF_HOME": str(root / "hf-home")}
+    env = {k: v for k, v in os.environ.items() if k != "HF_MODULES_CACHE"} | {"HF_HOME": str(hf_home)}
     serve = ManagedProcess([*prefix, sys.executable, "-m", "pipeline", "serve", "--bundle", str(bundle),
                             "--port", str(port)], log_path=tmp_path / "serve.log")
     serve.env = env

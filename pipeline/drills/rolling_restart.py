@@ -1,5 +1,6 @@
-"""Rolling restart: 3 replicas of `hunyuan-trt serve` (CPU backend + adapter, as a pod runs them) behind smg
-under steady load, each stopped with SIGTERM and started again, one at a time, as a Deployment rollout does.
+"""Rolling restart: replicas (3; the short form 2) of `hunyuan-trt serve` (CPU backend + adapter, as a pod runs
+them) behind smg under steady load, each stopped with SIGTERM and started again, one at a time, as a Deployment
+rollout does.
 
 Goals: no request lost, streamed or not (serve drains: /health fails, new requests get 503 that smg retries
 elsewhere, streams in flight finish); every replica ends by the SIGTERM (0, or 143 when the backend dies of
